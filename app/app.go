@@ -1,0 +1,373 @@
+// Package app is the program: it reads the command line, wires the packages
+// together and runs a command. main only hands it signals.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"tally/app/config"
+	"tally/app/db"
+	"tally/app/enrich"
+	"tally/app/ingest"
+	"tally/app/projects"
+	"tally/app/server"
+	"tally/jobs"
+)
+
+const usage = `tally: self-hosted product and web analytics
+
+Usage:
+  tally [serve] [flags]              run the server (default)
+  tally migrate [flags]              apply migrations and SQL functions, then exit
+  tally psql [flags] [-- psql args]  psql against the configured database
+  tally project create --name NAME [--org NAME] [--domain D]... [flags]
+  tally project set --id ID [--domain D]... [--browser-revenue=true|false]
+  tally geoip install [--city]       fetch the GeoIP databases into <data-dir>/geoip
+  tally bench ingest [--events N] [--concurrency C] [--url URL]
+
+Flags (each also an environment variable):
+`
+
+// Main runs one command and returns the process exit code.
+func Main(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, args, env, stderr)
+	case "migrate":
+		err = migrateCmd(ctx, args, env, stderr)
+	case "psql":
+		err = psqlCmd(ctx, args, env, stdout, stderr)
+	case "project":
+		err = projectCmd(ctx, args, env, stdout, stderr)
+	case "geoip":
+		err = geoipCmd(ctx, args, env, stderr)
+	case "bench":
+		err = benchCmd(ctx, args, env, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage+config.Usage())
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s%s", cmd, usage, config.Usage())
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage+config.Usage())
+			return 0
+		}
+		fmt.Fprintf(stderr, "tally %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func openDB(ctx context.Context, cfg config.Config, log *slog.Logger) (*db.DB, error) {
+	return db.Open(ctx, db.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Timescale: cfg.Timescale, Logger: log})
+}
+
+// Server is a running tally server, for serve and for tests that start the
+// real program in-process.
+type Server struct {
+	URL    string // http://host:port
+	DB     *db.DB
+	Ingest *ingest.Service
+	Writer *ingest.Writer
+	done   chan error
+	cancel context.CancelFunc
+}
+
+// Start opens the database, starts the jobs and listens. Stop (or
+// cancelling ctx) drains and shuts everything down.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	d, err := openDB(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := jobs.Maintain(ctx, d.Pool, time.Now()); err != nil {
+		d.Close()
+		return nil, err
+	}
+	geo, err := enrich.OpenGeo(cfg.GeoIPDir)
+	if err != nil {
+		log.Warn("GeoIP databases unusable; events get no location", "dir", cfg.GeoIPDir, "err", err)
+	} else if geo.Lookup(netip.MustParseAddr("8.8.8.8")).Country == "" {
+		log.Info("no GeoIP database installed; run `tally geoip install` for countries", "dir", cfg.GeoIPDir)
+	}
+	proxies, err := enrich.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("TALLY_TRUSTED_PROXIES: %w", err)
+	}
+	writer := ingest.NewWriter(d.Pool, ingest.WriterOptions{
+		Queue: cfg.IngestQueue, Batch: cfg.IngestBatch, Writers: cfg.IngestWriters, MaxWait: cfg.IngestMaxWait,
+	}, log)
+	svc := ingest.NewService(ingest.Options{
+		Pool: d.Pool, Writer: writer, Projects: projects.NewStore(d.Pool), Geo: geo, TrustedProxies: proxies, Logger: log,
+	})
+	river, err := jobs.Start(context.WithoutCancel(ctx), d.Pool, log)
+	if err != nil {
+		_ = writer.Close(ctx)
+		d.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = writer.Close(ctx)
+		_ = river.Stop(ctx)
+		d.Close()
+		return nil, err
+	}
+	httpSrv := server.New(cfg.Listen, server.Routes(server.Deps{Ingest: svc, Log: log}), log)
+	s := &Server{URL: "http://" + ln.Addr().String(), DB: d, Ingest: svc, Writer: writer, done: make(chan error, 1)}
+	runCtx, cancel := context.WithCancel(ctx)
+	s.cancel = cancel
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	log.Info("tally listening", "url", s.URL, "database", d.Describe(), "timescaledb", d.Timescale, "geoip_city", geo.HasCity())
+
+	go func() {
+		var err error
+		select {
+		case <-runCtx.Done():
+		case err = <-serveErr:
+		}
+		// Drain in order: stop taking requests (in-flight ones wait for
+		// their commits), flush the ingest queue, stop River, stop the database.
+		log.Info("shutting down: draining ingest")
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer scancel()
+		if e := server.Shutdown(sctx, httpSrv); e != nil {
+			log.Error("http shutdown", "err", e)
+		}
+		if e := writer.Close(sctx); e != nil {
+			log.Error("ingest drain incomplete", "err", e)
+		}
+		if e := river.Stop(sctx); e != nil {
+			log.Error("river stop", "err", e)
+		}
+		_ = geo.Close()
+		d.Close()
+		log.Info("stopped", "events_committed", writer.Committed.Load())
+		s.done <- err
+	}()
+	return s, nil
+}
+
+// Stop shuts the server down and waits until it has.
+func (s *Server) Stop() error {
+	s.cancel()
+	return s.Wait()
+}
+
+// Wait blocks until the server has stopped.
+func (s *Server) Wait() error {
+	err := <-s.done
+	s.done <- err // later waiters see it too
+	return err
+}
+
+func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
+	cfg, _, err := config.Parse("serve", args, env)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	s, err := Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return s.Wait()
+}
+
+func migrateCmd(ctx context.Context, args, env []string, stderr io.Writer) error {
+	cfg, _, err := config.Parse("migrate", args, env)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	d, err := openDB(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := jobs.Maintain(ctx, d.Pool, time.Now()); err != nil {
+		return err
+	}
+	log.Info("database migrated", "database", d.Describe(), "timescaledb", d.Timescale)
+	return nil
+}
+
+func psqlCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	// Everything after the tally flags goes to psql; "--" separates them
+	// when needed.
+	var own, rest []string
+	for i, a := range args {
+		if a == "--" {
+			own, rest = args[:i], args[i+1:]
+			break
+		}
+		if !strings.HasPrefix(a, "--listen") && !strings.HasPrefix(a, "--data-dir") && !strings.HasPrefix(a, "--database-url") {
+			own, rest = args[:i], args[i:]
+			break
+		}
+		own = args[:i+1]
+	}
+	cfg, _, err := config.Parse("psql", own, env)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	d, err := openDB(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	psql := "psql"
+	if d.Embedded != nil {
+		if p := filepath.Join(d.Embedded.BinDir(), "psql"); fileExists(p) {
+			psql = p
+		}
+	}
+	cmd := exec.CommandContext(ctx, psql, append([]string{d.URL}, rest...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
+	return cmd.Run()
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// splitFlags separates the command's own flags from the config flags.
+func splitFlags(fs *flag.FlagSet, args []string) (own, rest []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name := strings.TrimLeft(a, "-")
+		name, _, hasValue := strings.Cut(name, "=")
+		if f := fs.Lookup(name); f != nil && strings.HasPrefix(a, "-") {
+			own = append(own, a)
+			_, isBool := f.Value.(interface{ IsBoolFlag() bool })
+			if !hasValue && !isBool && i+1 < len(args) {
+				own = append(own, args[i+1])
+				i++
+			}
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return own, rest
+}
+
+func projectCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: tally project create --name NAME [--org NAME] [--domain D]... | tally project set --id ID [--domain D]... [--browser-revenue=BOOL]")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("project "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "project name")
+	org := fs.String("org", "", "organization name (created if needed; default: the project name)")
+	id := fs.String("id", "", "project id (set)")
+	tz := fs.String("timezone", "UTC", "project timezone")
+	revenue := fs.String("browser-revenue", "", "allow __revenue from browsers (true/false)")
+	var domains listFlag
+	fs.Var(&domains, "domain", "allowed domain for browser events (repeatable; *.example.com and * work)")
+	own, rest := splitFlags(fs, args)
+	if err := fs.Parse(own); err != nil {
+		return err
+	}
+	cfg, _, err := config.Parse("project", rest, env)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	d, err := openDB(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	store := projects.NewStore(d.Pool)
+	switch sub {
+	case "create":
+		if *name == "" {
+			return errors.New("--name is required")
+		}
+		created, err := store.Create(ctx, projects.NewProject{Organization: *org, Name: *name, Domains: domains, Timezone: *tz})
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(created)
+	case "set":
+		if *id == "" {
+			return errors.New("--id is required")
+		}
+		if len(domains) > 0 {
+			if err := store.SetDomains(ctx, *id, domains); err != nil {
+				return err
+			}
+		}
+		if *revenue != "" {
+			if err := store.SetBrowserRevenue(ctx, *id, *revenue == "true"); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintln(stdout, "ok")
+		return nil
+	}
+	return fmt.Errorf("unknown project command %q (create, set)", sub)
+}
+
+func geoipCmd(ctx context.Context, args, env []string, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "install" {
+		return errors.New("usage: tally geoip install [--city]")
+	}
+	fs := flag.NewFlagSet("geoip install", flag.ContinueOnError)
+	city := fs.Bool("city", false, "also install the DB-IP city databases (about 130 MB, CC BY 4.0)")
+	own, rest := splitFlags(fs, args[1:])
+	if err := fs.Parse(own); err != nil {
+		return err
+	}
+	cfg, _, err := config.Parse("geoip", rest, env)
+	if err != nil {
+		return err
+	}
+	if err := enrich.Install(ctx, cfg.GeoIPDir, *city); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "GeoIP databases installed in %s\n", cfg.GeoIPDir)
+	return nil
+}

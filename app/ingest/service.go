@@ -1,0 +1,355 @@
+// Package ingest receives events over OpenPanel's wire protocol
+// (../shared/docs/protocol.md): it authenticates the client, validates and
+// enriches each request, and hands events to the group-commit Writer.
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tally/app/enrich"
+	"tally/app/errs"
+	"tally/app/projects"
+)
+
+// SessionIdle is how long without events ends a session.
+const SessionIdle = 30 * time.Minute
+
+// Service is the ingest pipeline up to the writer.
+type Service struct {
+	pool    *pgxpool.Pool
+	writer  *Writer
+	clients *clientCache
+	salts   *salts
+	ua      *enrich.UAParser
+	geo     *enrich.GeoDB
+	proxies enrich.TrustedProxies
+	log     *slog.Logger
+	Now     func() time.Time // injectable clock
+}
+
+// Options wire a Service.
+type Options struct {
+	Pool           *pgxpool.Pool
+	Writer         *Writer
+	Projects       *projects.Store
+	Geo            *enrich.GeoDB // may be nil: no geo
+	TrustedProxies enrich.TrustedProxies
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+func NewService(o Options) *Service {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{
+		pool: o.Pool, writer: o.Writer, clients: newClientCache(o.Projects, now), salts: newSalts(o.Pool),
+		ua: enrich.NewUAParser(50_000), geo: o.Geo, proxies: o.TrustedProxies, log: o.Logger, Now: now,
+	}
+}
+
+// Request is what the pipeline needs of an HTTP request.
+type Request struct {
+	Header     http.Header
+	RemoteAddr string
+	Body       []byte // raw, for the duplicate key
+}
+
+// Answer is the 200 body every /track type returns.
+type Answer struct {
+	DeviceID  string `json:"deviceId"`
+	SessionID string `json:"sessionId"`
+}
+
+// BotError is returned for a known bot: answered 202, never stored.
+type BotError struct{ Bot enrich.Bot }
+
+func (e *BotError) Error() string { return "bot: " + e.Bot.Name }
+
+// visitor is the enriched context of one request.
+type visitor struct {
+	caller    Caller
+	ip        netip.Addr
+	ua        string
+	device    enrich.Device
+	now       time.Time
+	deviceID  string
+	prevID    string // under yesterday's salt, only right after the rotation
+	sdkName   string
+	sdkVer    string
+}
+
+func (s *Service) visit(ctx context.Context, req Request, caller Caller, m Magic) (visitor, error) {
+	v := visitor{caller: caller, ua: req.Header.Get("User-Agent"), now: s.Now().UTC(),
+		sdkName: clip(req.Header.Get("openpanel-sdk-name"), 64), sdkVer: clip(req.Header.Get("openpanel-sdk-version"), 64)}
+	peer := enrich.ClientIP(nil, req.RemoteAddr, false)
+	trust := caller.WithSecret || s.proxies.Contains(peer)
+	v.ip = enrich.ClientIP(req.Header, req.RemoteAddr, trust)
+	if m.IP != "" && caller.WithSecret {
+		if ip, err := netip.ParseAddr(strings.TrimSpace(m.IP)); err == nil {
+			v.ip = ip.Unmap()
+		}
+	}
+	v.device = s.ua.Parse(v.ua)
+	if v.device.Bot != nil {
+		return v, &BotError{Bot: *v.device.Bot}
+	}
+	if m.DeviceID != "" {
+		v.deviceID = m.DeviceID
+		return v, nil
+	}
+	today, yesterday, err := s.salts.forDay(ctx, v.now)
+	if err != nil {
+		return v, errs.Wrap(errs.Unavailable, err, "the database is unavailable, retry shortly")
+	}
+	ipText := v.ip.String()
+	pid := caller.Client.ProjectID
+	v.deviceID = deviceID(today, v.ua, ipText, pid)
+	if v.now.Sub(v.now.Truncate(24*time.Hour)) < SessionIdle+time.Minute && yesterday != nil {
+		v.prevID = deviceID(yesterday, v.ua, ipText, pid)
+	}
+	return v, nil
+}
+
+// Track stores one event and answers with the device and session ids.
+func (s *Service) Track(ctx context.Context, req Request, caller Caller, t *TrackPayload) (Answer, error) {
+	v, err := s.visit(ctx, req, caller, t.Magic)
+	if err != nil {
+		return Answer{}, err
+	}
+	row, err := s.buildRow(v, t)
+	if err != nil {
+		return Answer{}, err
+	}
+	row.DedupKey = dedupKey(caller.Client.ProjectID, v.ip, v.ua, req.Body)
+	res, err := s.writer.Submit(ctx, row)
+	if err != nil {
+		return Answer{}, err
+	}
+	return Answer{DeviceID: res.DeviceID, SessionID: res.SessionID}, nil
+}
+
+func (s *Service) buildRow(v visitor, t *TrackPayload) (Row, error) {
+	pid := v.caller.Client.ProjectID
+	created, err := eventTime(t.Magic.Timestamp, v.now)
+	if err != nil {
+		return Row{}, err
+	}
+	id, _ := uuid.NewV7()
+	r := Row{
+		ID: id, ProjectID: pid, Name: strings.TrimSpace(t.Name), DeviceID: v.deviceID, PrevDeviceID: v.prevID,
+		ProfileID: t.ProfileID, CreatedAt: created, Groups: t.Groups,
+		SDKName: v.sdkName, SDKVersion: v.sdkVer,
+	}
+	if t.Magic.Path != "" {
+		p := enrich.ParsePage(t.Magic.Path)
+		r.Origin, r.Path, r.Query, r.Hash = p.Origin, p.Path, p.Query, p.Hash
+		r.UTMSource, r.UTMMedium, r.UTMCampaign, r.UTMTerm, r.UTMContent = p.UTMSource, p.UTMMedium, p.UTMCampaign, p.UTMTerm, p.UTMContent
+	}
+	if t.Magic.Referrer != "" {
+		host, ref := enrich.ClassifyReferrer(t.Magic.Referrer)
+		if host != "" && !sameSite(host, r.Origin) {
+			r.Referrer = clip(t.Magic.Referrer, 2048)
+			r.ReferrerName, r.ReferrerType = ref.Name, ref.Type
+		}
+	}
+	d := v.device
+	r.OS, r.OSVersion, r.Browser, r.BrowserVersion = or(t.Magic.OS, d.OS), or(t.Magic.OSVersion, d.OSVersion), or(t.Magic.Browser, d.Browser), or(t.Magic.BrowserVersion, d.BrowserVersion)
+	r.Device, r.Brand, r.Model = or(t.Magic.Device, d.Device), or(t.Magic.Brand, d.Brand), or(t.Magic.Model, d.Model)
+	// Only a browser (or an app reporting its device) opens sessions;
+	// server-side events and bots never do.
+	r.OpensSession = r.Device != "server" && r.Device != "bot" && r.Device != ""
+	if loc := s.geo.Lookup(v.ip); loc.Country != "" {
+		r.Country, r.Region, r.City, r.Latitude, r.Longitude = loc.Country, loc.Region, loc.City, loc.Latitude, loc.Longitude
+	}
+	if t.Magic.Revenue != nil {
+		if r.Name != "revenue" {
+			return Row{}, invalid("__revenue is only accepted on events named revenue")
+		}
+		if !v.caller.WithSecret && !v.caller.Client.AllowBrowserRevenue {
+			return Row{}, invalid("revenue from the browser is disabled for this project: send it with a client secret or enable browser revenue")
+		}
+		r.Revenue = t.Magic.Revenue
+	}
+	props, err := json.Marshal(t.Properties)
+	if err != nil {
+		return Row{}, invalid("properties cannot be encoded")
+	}
+	r.Properties = props
+	return r, nil
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// sameSite reports whether a referrer host is the page's own site.
+func sameSite(refHost, origin string) bool {
+	if origin == "" {
+		return false
+	}
+	return projects.NormalizeDomain(origin) == strings.TrimPrefix(refHost, "www.")
+}
+
+// dedupKey identifies a request: the same client, visitor and body twice
+// within the window is an SDK retry.
+func dedupKey(projectID string, ip netip.Addr, ua string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(projectID))
+	h.Write([]byte{0})
+	h.Write([]byte(ip.String()))
+	h.Write([]byte{0})
+	h.Write([]byte(ua))
+	h.Write([]byte{0})
+	h.Write(body)
+	var sum [32]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:20])
+}
+
+// Identify creates or updates a profile.
+func (s *Service) Identify(ctx context.Context, req Request, caller Caller, p *IdentifyPayload) (Answer, error) {
+	v, err := s.visit(ctx, req, caller, p.Magic)
+	if err != nil {
+		return Answer{}, err
+	}
+	if p.Email != "" && !validEmail(p.Email) {
+		return Answer{}, invalid("email %q is not a valid address", clip(p.Email, 80))
+	}
+	if p.Avatar != "" && !validURL(p.Avatar) {
+		return Answer{}, invalid("avatar must be an http(s) URL")
+	}
+	props, err := json.Marshal(p.Properties)
+	if err != nil {
+		return Answer{}, invalid("properties cannot be encoded")
+	}
+	_, err = s.pool.Exec(ctx, "SELECT op.identify_v1($1, $2, $3, $4, $5, $6, $7, $8)",
+		caller.Client.ProjectID, p.ProfileID, nullable(p.FirstName), nullable(p.LastName), nullable(p.Email), nullable(p.Avatar), props, v.now)
+	if err != nil {
+		return Answer{}, dbErr(err)
+	}
+	return s.answer(ctx, caller, v)
+}
+
+// Counter increments (sign +1) or decrements (sign -1) a profile property.
+func (s *Service) Counter(ctx context.Context, req Request, caller Caller, c *CounterPayload, sign float64) (Answer, error) {
+	v, err := s.visit(ctx, req, caller, Magic{})
+	if err != nil {
+		return Answer{}, err
+	}
+	_, err = s.pool.Exec(ctx, "SELECT op.profile_increment_v1($1, $2, $3, $4)", caller.Client.ProjectID, c.ProfileID, c.Property, sign*c.Value)
+	if err != nil {
+		return Answer{}, dbErr(err)
+	}
+	return s.answer(ctx, caller, v)
+}
+
+// Alias records that two ids are one person.
+func (s *Service) Alias(ctx context.Context, req Request, caller Caller, a *AliasPayload) (Answer, error) {
+	v, err := s.visit(ctx, req, caller, Magic{})
+	if err != nil {
+		return Answer{}, err
+	}
+	if _, err := s.pool.Exec(ctx, "SELECT op.alias_v1($1, $2, $3)", caller.Client.ProjectID, a.ProfileID, a.Alias); err != nil {
+		return Answer{}, dbErr(err)
+	}
+	return s.answer(ctx, caller, v)
+}
+
+// Group creates or updates a group.
+func (s *Service) Group(ctx context.Context, req Request, caller Caller, g *GroupPayload) (Answer, error) {
+	v, err := s.visit(ctx, req, caller, Magic{})
+	if err != nil {
+		return Answer{}, err
+	}
+	props, _ := json.Marshal(g.Properties)
+	if _, err := s.pool.Exec(ctx, "SELECT op.group_upsert_v1($1, $2, $3, $4, $5)", caller.Client.ProjectID, g.ID, g.Type, g.Name, props); err != nil {
+		return Answer{}, dbErr(err)
+	}
+	return s.answer(ctx, caller, v)
+}
+
+// AssignGroup adds groups to a profile (the device's, without profileId).
+func (s *Service) AssignGroup(ctx context.Context, req Request, caller Caller, a *AssignGroupPayload) (Answer, error) {
+	v, err := s.visit(ctx, req, caller, Magic{})
+	if err != nil {
+		return Answer{}, err
+	}
+	profile := a.ProfileID
+	if profile == "" {
+		profile = v.deviceID
+	}
+	if _, err := s.pool.Exec(ctx, "SELECT op.assign_groups_v1($1, $2, $3)", caller.Client.ProjectID, profile, a.GroupIDs); err != nil {
+		return Answer{}, dbErr(err)
+	}
+	return s.answer(ctx, caller, v)
+}
+
+// DeviceID answers GET /track/device-id.
+func (s *Service) DeviceID(ctx context.Context, req Request, caller Caller) (Answer, error) {
+	v, err := s.visit(ctx, req, caller, Magic{})
+	if err != nil {
+		return Answer{}, err
+	}
+	return s.answer(ctx, caller, v)
+}
+
+// answer returns the device id and its live session, if any.
+func (s *Service) answer(ctx context.Context, caller Caller, v visitor) (Answer, error) {
+	var sid *uuid.UUID
+	if err := s.pool.QueryRow(ctx, "SELECT op.current_session_v1($1, $2)", caller.Client.ProjectID, v.deviceID).Scan(&sid); err != nil {
+		return Answer{}, dbErr(err)
+	}
+	a := Answer{DeviceID: v.deviceID}
+	if sid != nil {
+		a.SessionID = sid.String()
+	}
+	return a, nil
+}
+
+// dbErr maps the SQL functions' errors to the error vocabulary.
+func dbErr(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "TLNTF":
+			return errs.E(errs.NotFound, "profile not found")
+		case "TLNAN":
+			return errs.E(errs.Invalid, "%s", pgErr.Message)
+		}
+		return errs.Wrap(errs.Internal, err, "database error")
+	}
+	return errs.Wrap(errs.Unavailable, err, "the database is unavailable, retry shortly")
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func validEmail(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && at < len(s)-3 && strings.Contains(s[at:], ".") && !strings.ContainsAny(s, " \t\r\n<>()[]\\,;:\"") && len(s) <= 254
+}
+
+func validURL(s string) bool {
+	return (strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")) && len(s) > len("https://") && !strings.ContainsAny(s, " \t\r\n<>\"")
+}

@@ -1,0 +1,134 @@
+// Package jobs holds the River workers and the periodic schedule: closing
+// idle sessions, rotating salts, creating partitions ahead of time, forgetting
+// old duplicate keys. Every job is a call of a versioned SQL function, so it
+// is safe to run from several server processes (River's leader schedules it).
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+)
+
+// Partition coverage: every timestamp ingest accepts (a year back) has a
+// partition, and the next two months exist before they start.
+const (
+	PartitionsBack  = 13 * 31 * 24 * time.Hour
+	PartitionsAhead = 62 * 24 * time.Hour
+)
+
+// CloseSessionsArgs ends sessions idle for 30 minutes.
+type CloseSessionsArgs struct{}
+
+func (CloseSessionsArgs) Kind() string { return "close_sessions" }
+
+type CloseSessionsWorker struct {
+	river.WorkerDefaults[CloseSessionsArgs]
+	Pool *pgxpool.Pool
+	Log  *slog.Logger
+}
+
+func (w *CloseSessionsWorker) Work(ctx context.Context, _ *river.Job[CloseSessionsArgs]) error {
+	total, err := CloseSessions(ctx, w.Pool)
+	if total > 0 {
+		w.Log.Debug("closed idle sessions", "count", total)
+	}
+	return err
+}
+
+// CloseSessions runs op.close_sessions_v1 until no idle session is left.
+func CloseSessions(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	const batch = 5000
+	total := 0
+	for {
+		var n int
+		if err := pool.QueryRow(ctx, "SELECT op.close_sessions_v1(interval '30 minutes', $1)", batch).Scan(&n); err != nil {
+			return total, fmt.Errorf("close sessions: %w", err)
+		}
+		total += n
+		if n < batch {
+			return total, nil
+		}
+	}
+}
+
+// MaintenanceArgs creates partitions and rotates salts.
+type MaintenanceArgs struct{}
+
+func (MaintenanceArgs) Kind() string { return "maintenance" }
+
+type MaintenanceWorker struct {
+	river.WorkerDefaults[MaintenanceArgs]
+	Pool *pgxpool.Pool
+}
+
+func (w *MaintenanceWorker) Work(ctx context.Context, _ *river.Job[MaintenanceArgs]) error {
+	return Maintain(ctx, w.Pool, time.Now())
+}
+
+// Maintain makes the partitions around now and the salts of yesterday,
+// today and tomorrow. It also runs at every start, before ingest opens.
+func Maintain(ctx context.Context, pool *pgxpool.Pool, now time.Time) error {
+	if _, err := pool.Exec(ctx, "SELECT op.ensure_partitions_v1($1, $2)", now.Add(-PartitionsBack), now.Add(PartitionsAhead)); err != nil {
+		return fmt.Errorf("create partitions: %w", err)
+	}
+	rows, err := pool.Query(ctx, "SELECT day FROM op.ensure_salts_v1($1::date)", now.UTC())
+	if err != nil {
+		return fmt.Errorf("rotate salts: %w", err)
+	}
+	rows.Close()
+	return rows.Err()
+}
+
+// PruneDedupArgs forgets acknowledged request keys past the retry window.
+type PruneDedupArgs struct{}
+
+func (PruneDedupArgs) Kind() string { return "prune_dedup" }
+
+type PruneDedupWorker struct {
+	river.WorkerDefaults[PruneDedupArgs]
+	Pool *pgxpool.Pool
+}
+
+func (w *PruneDedupWorker) Work(ctx context.Context, _ *river.Job[PruneDedupArgs]) error {
+	_, err := w.Pool.Exec(ctx, "SELECT op.prune_dedup_v1()")
+	return err
+}
+
+// Start builds and starts the River client with every worker and the
+// periodic schedule. Stop it with client.Stop.
+func Start(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &CloseSessionsWorker{Pool: pool, Log: log})
+	river.AddWorker(workers, &MaintenanceWorker{Pool: pool})
+	river.AddWorker(workers, &PruneDedupWorker{Pool: pool})
+
+	every := func(d time.Duration, args river.JobArgs) *river.PeriodicJob {
+		return river.NewPeriodicJob(river.PeriodicInterval(d),
+			func() (river.JobArgs, *river.InsertOpts) { return args, nil },
+			&river.PeriodicJobOpts{RunOnStart: true, ID: args.Kind()})
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		Workers: workers,
+		Logger:  log.With("component", "river"),
+		PeriodicJobs: []*river.PeriodicJob{
+			every(time.Minute, CloseSessionsArgs{}),
+			every(time.Hour, MaintenanceArgs{}),
+			every(time.Minute, PruneDedupArgs{}),
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := client.Start(ctx); err != nil {
+		return nil, err
+	}
+	return client, nil
+}

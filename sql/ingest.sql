@@ -1,0 +1,278 @@
+-- Ingest: one call per batch of events, inside the writer's transaction.
+
+-- The shape of one event handed to op.ingest_v1 (as a JSON array of objects
+-- whose keys are these field names). ord numbers the batch 1..n.
+DO $$ BEGIN
+    CREATE TYPE op.ingest_event_v1 AS (
+        ord             integer,
+        id              uuid,
+        project_id      text,
+        name            text,
+        device_id       text,
+        prev_device_id  text,      -- the id under yesterday's salt, set only just after a salt rotation
+        profile_id      text,
+        created_at      timestamptz,
+        opens_session   boolean,   -- a browser event: may start a session
+        dedup_key       text,      -- hex; identical requests inside the window are duplicates
+        path text, origin text, query text, hash text,
+        referrer text, referrer_name text, referrer_type text,
+        utm_source text, utm_medium text, utm_campaign text, utm_term text, utm_content text,
+        country text, region text, city text, latitude double precision, longitude double precision,
+        os text, os_version text, browser text, browser_version text, device text, brand text, model text,
+        duration bigint, revenue bigint, groups text[],
+        sdk_name text, sdk_version text,
+        properties jsonb
+    );
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
+
+-- op.ingest_v1 deduplicates, assigns sessions, inserts the events (and a
+-- session_start before each new session's first event) and upserts the
+-- sessions rows. It answers, per event, the device and session ids to
+-- return to the SDK and whether the event was a duplicate (not stored again).
+--
+-- Concurrency: a device's session_heads row is locked (in sorted order)
+-- before its session is decided, so concurrent batches, in this process or
+-- another, agree on one session per device. Sessions rows are only touched
+-- after all heads are locked. A duplicate key committed concurrently by
+-- another batch raises SQLSTATE TLDUP; the writer retries the batch, which
+-- then sees it as a duplicate.
+CREATE OR REPLACE FUNCTION op.ingest_v1(
+    batch jsonb,
+    dedup_window interval DEFAULT '10 seconds',
+    session_idle interval DEFAULT '30 minutes')
+RETURNS TABLE (ord integer, device_id text, session_id uuid, duplicate boolean)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    evs op.ingest_event_v1[];
+    n integer;
+    now_ts timestamptz := now();
+    dev text[];
+    sid uuid[];
+    dup boolean[];
+    opened integer[] := '{}';
+    r record;
+    cur_project text;
+    cur_device text;
+    cur_sid uuid;
+    cur_start timestamptz;
+    cur_last timestamptz;
+    hp text[] := '{}';
+    hd text[] := '{}';
+    hs uuid[] := '{}';
+    hst timestamptz[] := '{}';
+    hl timestamptz[] := '{}';
+    expected integer;
+    written integer;
+BEGIN
+    SELECT array_agg(e ORDER BY e.ord) INTO evs
+    FROM jsonb_populate_recordset(NULL::op.ingest_event_v1, batch) e;
+    n := coalesce(array_length(evs, 1), 0);
+    IF n = 0 THEN
+        RETURN;
+    END IF;
+    sid := array_fill(NULL::uuid, ARRAY[n]);
+
+    -- Duplicates: the same request acknowledged inside the window, or an
+    -- earlier event of this batch with the same key.
+    SELECT array_agg(x.is_dup ORDER BY x.ord) INTO dup
+    FROM (
+        SELECT e.ord,
+               e.dedup_key IS NOT NULL AND (
+                   e.ord <> min(e.ord) OVER (PARTITION BY e.dedup_key)
+                   OR EXISTS (SELECT 1 FROM ingest_dedup d
+                              WHERE d.key = decode(e.dedup_key, 'hex')
+                                AND d.created_at > now_ts - dedup_window)) AS is_dup
+        FROM unnest(evs) e
+    ) x;
+
+    -- Just after the daily salt rotation a visitor's id changes; keep the
+    -- old one while its session is alive so the visit stays one visitor.
+    SELECT array_agg(
+               CASE WHEN e.prev_device_id IS NOT NULL AND EXISTS (
+                        SELECT 1 FROM session_heads h
+                        WHERE h.project_id = e.project_id AND h.device_id = e.prev_device_id
+                          AND h.last_event_at >= e.created_at - session_idle)
+                    THEN e.prev_device_id ELSE e.device_id END
+               ORDER BY e.ord) INTO dev
+    FROM unnest(evs) e;
+
+    -- Heads for devices that may open a session, created in sorted order.
+    INSERT INTO session_heads (project_id, device_id)
+    SELECT DISTINCT e.project_id, dev[e.ord]
+    FROM unnest(evs) e
+    WHERE NOT dup[e.ord] AND e.opens_session
+    ORDER BY 1, 2
+    ON CONFLICT DO NOTHING;
+
+    FOR r IN
+        SELECT e.ord, e.project_id, dev[e.ord] AS device_id, e.created_at, e.opens_session
+        FROM unnest(evs) e
+        WHERE NOT dup[e.ord]
+        ORDER BY e.project_id, dev[e.ord], e.created_at, e.ord
+    LOOP
+        IF cur_device IS DISTINCT FROM r.device_id OR cur_project IS DISTINCT FROM r.project_id THEN
+            IF cur_sid IS NOT NULL THEN
+                hp := array_append(hp, cur_project);
+                hd := array_append(hd, cur_device);
+                hs := array_append(hs, cur_sid);
+                hst := array_append(hst, cur_start);
+                hl := array_append(hl, cur_last);
+            END IF;
+            cur_project := r.project_id;
+            cur_device := r.device_id;
+            cur_sid := NULL; cur_start := NULL; cur_last := NULL;
+            SELECT h.session_id, h.started_at, h.last_event_at INTO cur_sid, cur_start, cur_last
+            FROM session_heads h
+            WHERE h.project_id = r.project_id AND h.device_id = r.device_id
+            FOR UPDATE;
+        END IF;
+        IF cur_sid IS NOT NULL
+           AND r.created_at <= cur_last + session_idle
+           AND r.created_at >= cur_start - session_idle THEN
+            sid[r.ord] := cur_sid;
+            cur_last := greatest(cur_last, r.created_at);
+            cur_start := least(cur_start, r.created_at);
+        ELSIF r.opens_session AND r.created_at > now_ts - interval '15 minutes' THEN
+            cur_sid := gen_random_uuid();
+            cur_start := r.created_at;
+            cur_last := r.created_at;
+            sid[r.ord] := cur_sid;
+            opened := array_append(opened, r.ord);
+        END IF;
+    END LOOP;
+    IF cur_sid IS NOT NULL THEN
+        hp := array_append(hp, cur_project);
+        hd := array_append(hd, cur_device);
+        hs := array_append(hs, cur_sid);
+        hst := array_append(hst, cur_start);
+        hl := array_append(hl, cur_last);
+    END IF;
+
+    UPDATE session_heads h
+    SET session_id = u.sid, started_at = u.st, last_event_at = u.la
+    FROM unnest(hp, hd, hs, hst, hl) AS u(p, d, sid, st, la)
+    WHERE h.project_id = u.p AND h.device_id = u.d;
+
+    INSERT INTO events (
+        id, project_id, name, device_id, profile_id, session_id, created_at,
+        path, origin, query, hash, referrer, referrer_name, referrer_type,
+        utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+        country, region, city, latitude, longitude,
+        os, os_version, browser, browser_version, device, brand, model,
+        duration, revenue, groups, sdk_name, sdk_version, properties)
+    SELECT e.id, e.project_id, e.name, dev[e.ord], coalesce(e.profile_id, dev[e.ord]), sid[e.ord], e.created_at,
+           e.path, e.origin, e.query, e.hash, e.referrer, e.referrer_name, e.referrer_type,
+           e.utm_source, e.utm_medium, e.utm_campaign, e.utm_term, e.utm_content,
+           e.country, e.region, e.city, e.latitude, e.longitude,
+           e.os, e.os_version, e.browser, e.browser_version, e.device, e.brand, e.model,
+           e.duration, e.revenue, coalesce(e.groups, '{}'), e.sdk_name, e.sdk_version, coalesce(e.properties, '{}')
+    FROM unnest(evs) e
+    WHERE NOT dup[e.ord]
+    UNION ALL
+    -- session_start, just before the session's first event, with its context.
+    SELECT gen_random_uuid(), e.project_id, 'session_start', dev[e.ord], coalesce(e.profile_id, dev[e.ord]), sid[e.ord],
+           e.created_at - interval '1 millisecond',
+           e.path, e.origin, e.query, e.hash, e.referrer, e.referrer_name, e.referrer_type,
+           e.utm_source, e.utm_medium, e.utm_campaign, e.utm_term, e.utm_content,
+           e.country, e.region, e.city, e.latitude, e.longitude,
+           e.os, e.os_version, e.browser, e.browser_version, e.device, e.brand, e.model,
+           NULL, NULL, coalesce(e.groups, '{}'), e.sdk_name, e.sdk_version, '{}'
+    FROM unnest(evs) e
+    WHERE e.ord = ANY (opened);
+
+    WITH b AS (
+        SELECT sid[e.ord] AS session_id, dev[e.ord] AS dev_id, e.*
+        FROM unnest(evs) e
+        WHERE NOT dup[e.ord] AND sid[e.ord] IS NOT NULL
+    ), agg AS (
+        SELECT b.session_id,
+               (array_agg(b.profile_id ORDER BY b.created_at DESC) FILTER (WHERE b.profile_id IS NOT NULL))[1] AS profile_id,
+               min(b.created_at) AS started_at,
+               max(b.created_at) AS last_event_at,
+               count(*) AS event_count,
+               count(*) FILTER (WHERE b.name = 'screen_view') AS screen_views,
+               coalesce(sum(b.revenue), 0) AS revenue,
+               (array_agg(b.path ORDER BY b.created_at) FILTER (WHERE b.name = 'screen_view'))[1] AS entry_path,
+               (array_agg(b.origin ORDER BY b.created_at) FILTER (WHERE b.name = 'screen_view'))[1] AS entry_origin,
+               (array_agg(b.path ORDER BY b.created_at DESC) FILTER (WHERE b.name = 'screen_view'))[1] AS exit_path,
+               (array_agg(b.origin ORDER BY b.created_at DESC) FILTER (WHERE b.name = 'screen_view'))[1] AS exit_origin
+        FROM b
+        GROUP BY b.session_id
+    ), f AS (
+        SELECT DISTINCT ON (b.session_id) b.*
+        FROM b
+        ORDER BY b.session_id, b.created_at, b.ord
+    )
+    INSERT INTO sessions AS s (
+        id, project_id, device_id, profile_id, started_at, last_event_at, duration,
+        event_count, screen_view_count, is_bounce, revenue,
+        entry_path, entry_origin, exit_path, exit_origin,
+        referrer, referrer_name, referrer_type, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+        country, region, city, latitude, longitude,
+        os, os_version, browser, browser_version, device, brand, model)
+    SELECT a.session_id, f.project_id, f.dev_id, coalesce(a.profile_id, f.dev_id), a.started_at, a.last_event_at,
+           (extract(epoch FROM a.last_event_at - a.started_at) * 1000)::bigint,
+           a.event_count, a.screen_views, a.event_count <= 1, a.revenue,
+           a.entry_path, a.entry_origin, a.exit_path, a.exit_origin,
+           f.referrer, f.referrer_name, f.referrer_type, f.utm_source, f.utm_medium, f.utm_campaign, f.utm_term, f.utm_content,
+           f.country, f.region, f.city, f.latitude, f.longitude,
+           f.os, f.os_version, f.browser, f.browser_version, f.device, f.brand, f.model
+    FROM agg a JOIN f USING (session_id)
+    ORDER BY a.session_id
+    ON CONFLICT (id) DO UPDATE SET
+        profile_id = CASE WHEN excluded.profile_id <> excluded.device_id THEN excluded.profile_id ELSE s.profile_id END,
+        started_at = least(s.started_at, excluded.started_at),
+        last_event_at = greatest(s.last_event_at, excluded.last_event_at),
+        duration = (extract(epoch FROM greatest(s.last_event_at, excluded.last_event_at)
+                                    - least(s.started_at, excluded.started_at)) * 1000)::bigint,
+        event_count = s.event_count + excluded.event_count,
+        screen_view_count = s.screen_view_count + excluded.screen_view_count,
+        is_bounce = s.event_count + excluded.event_count <= 1,
+        revenue = s.revenue + excluded.revenue,
+        entry_path = CASE WHEN s.entry_path IS NULL OR (excluded.entry_path IS NOT NULL AND excluded.started_at < s.started_at)
+                          THEN coalesce(excluded.entry_path, s.entry_path) ELSE s.entry_path END,
+        entry_origin = CASE WHEN s.entry_path IS NULL OR (excluded.entry_path IS NOT NULL AND excluded.started_at < s.started_at)
+                            THEN coalesce(excluded.entry_origin, s.entry_origin) ELSE s.entry_origin END,
+        exit_path = CASE WHEN excluded.exit_path IS NOT NULL AND excluded.last_event_at >= s.last_event_at
+                         THEN excluded.exit_path ELSE s.exit_path END,
+        exit_origin = CASE WHEN excluded.exit_path IS NOT NULL AND excluded.last_event_at >= s.last_event_at
+                           THEN excluded.exit_origin ELSE s.exit_origin END;
+
+    -- Remember what we acknowledge. A key that another batch committed since
+    -- our check above means a concurrent duplicate: abort, and the writer's
+    -- retry answers it as one.
+    SELECT count(*) INTO expected FROM unnest(evs) e WHERE NOT dup[e.ord] AND e.dedup_key IS NOT NULL;
+    INSERT INTO ingest_dedup AS d (key, device_id, session_id, created_at)
+    SELECT decode(e.dedup_key, 'hex'), dev[e.ord], sid[e.ord], now_ts
+    FROM unnest(evs) e
+    WHERE NOT dup[e.ord] AND e.dedup_key IS NOT NULL
+    ORDER BY 1
+    ON CONFLICT (key) DO UPDATE
+        SET device_id = excluded.device_id, session_id = excluded.session_id, created_at = excluded.created_at
+        WHERE d.created_at <= now_ts - dedup_window;
+    GET DIAGNOSTICS written = ROW_COUNT;
+    IF written <> expected THEN
+        RAISE EXCEPTION 'concurrent duplicate request' USING ERRCODE = 'TLDUP';
+    END IF;
+
+    RETURN QUERY
+    SELECT e.ord,
+           CASE WHEN dup[e.ord] THEN d.device_id ELSE dev[e.ord] END,
+           CASE WHEN dup[e.ord] THEN d.session_id ELSE sid[e.ord] END,
+           dup[e.ord]
+    FROM unnest(evs) e
+    LEFT JOIN ingest_dedup d ON dup[e.ord] AND d.key = decode(e.dedup_key, 'hex')
+    ORDER BY e.ord;
+END
+$fn$;
+
+-- op.current_session_v1 answers GET /track/device-id: the device's session
+-- if it is still alive.
+CREATE OR REPLACE FUNCTION op.current_session_v1(p_project text, p_device text, session_idle interval DEFAULT '30 minutes')
+RETURNS uuid
+LANGUAGE sql STABLE AS $fn$
+    SELECT h.session_id FROM session_heads h
+    WHERE h.project_id = p_project AND h.device_id = p_device
+      AND h.last_event_at > now() - session_idle;
+$fn$;

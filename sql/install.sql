@@ -1,0 +1,5 @@
+-- Applied in one transaction at every start, after the migrations.
+{{ template "partitions.sql" . }}
+{{ template "ingest.sql" . }}
+{{ template "sessions.sql" . }}
+{{ template "profiles.sql" . }}
