@@ -25,6 +25,7 @@ import (
 	"tally/app/projects"
 	"tally/app/server"
 	"tally/jobs"
+	"tally/views"
 )
 
 const usage = `tally: self-hosted product and web analytics
@@ -145,7 +146,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		d.Close()
 		return nil, err
 	}
-	httpSrv := server.New(cfg.Listen, server.Routes(server.Deps{Ingest: svc, Log: log}), log)
+	httpSrv := server.New(cfg.Listen, server.Routes(server.Deps{Ingest: svc, Log: log, Home: views.HomeData{
+		Database: d.Describe(), GeoCountry: geo.Lookup(netip.MustParseAddr("8.8.8.8")).Country != "", GeoCity: geo.HasCity(),
+	}}), log)
 	s := &Server{URL: "http://" + ln.Addr().String(), DB: d, Ingest: svc, Writer: writer, done: make(chan error, 1)}
 	runCtx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel

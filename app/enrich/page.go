@@ -152,18 +152,28 @@ func fillUTM(p *Page, q string) {
 }
 
 // cleanUTMValue decodes a query value leniently (a broken escape keeps the
-// raw text rather than dropping the campaign), then trims and bounds it.
+// raw text rather than dropping the campaign), then makes it valid UTF-8
+// without control characters, trims and bounds it.
 func cleanUTMValue(v string) string {
 	if d, err := url.QueryUnescape(v); err == nil {
 		v = d
 	} else {
 		v = strings.ReplaceAll(v, "+", " ")
 	}
-	v = strings.TrimSpace(v)
 	if !utf8.ValidString(v) {
 		v = strings.ToValidUTF8(v, "")
 	}
-	return truncateRunes(v, maxUTMLen)
+	if hasControl(v) {
+		// Control characters (NUL above all, which PostgreSQL text rejects)
+		// have no business in a campaign tag.
+		v = strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return -1
+			}
+			return r
+		}, v)
+	}
+	return truncateRunes(strings.TrimSpace(v), maxUTMLen)
 }
 
 // truncateRunes cuts s to at most n characters without splitting one, and

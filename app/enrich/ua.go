@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	useragent "github.com/medama-io/go-useragent"
@@ -78,7 +79,7 @@ func NewUAParser(cacheSize int) *UAParser {
 	return &UAParser{ua: useragent.NewParser(), cache: newUACache(cacheSize)}
 }
 
-// Parse classifies ua. Hits in the cache cost a hash, a lock and a map read;
+// Parse classifies ua. Hits in the cache cost a hash and a map read;
 // misses cost tens to hundreds of microseconds, dominated by crawlerdetect's
 // large regular expression, which is why results are cached. Concurrent
 // misses on the same string may each parse it; the results are identical.
@@ -652,12 +653,19 @@ func itoaSmall(n int) string {
 
 // uaCache is a bounded, concurrency-safe map from User-Agent to Device.
 //
-// It is sharded to keep lock hold times and contention low, and each shard
-// evicts by generations: new entries go into cur; when cur is full it becomes
-// prev and a fresh cur starts, dropping the old prev wholesale. Hits in prev
-// are promoted, so anything used within the last generation survives. That
-// approximates LRU with O(1) work, no per-entry bookkeeping, and at most
-// 2*genMax entries per shard.
+// Reads vastly outnumber writes (a miss costs ~0.25 ms of parsing, a hit
+// should cost well under a microsecond), so each shard is copy-on-write: a
+// reader does one atomic load and plain map reads, never takes a lock and
+// never writes shared memory, which keeps the hot UAs that every core hits
+// from bouncing a lock's cache line between cores. Writers serialise on the
+// shard mutex and publish a new state; copying a shard (at most genMax
+// entries, 64 by default) is cheap next to the parse that caused the write.
+//
+// Eviction is by generations: new entries go into cur; when cur is full it
+// becomes prev and a fresh cur starts, dropping the old prev wholesale. Hits
+// in prev are promoted, so anything used within the last generation survives.
+// That approximates LRU with no per-entry bookkeeping and bounds a shard at
+// 2*genMax entries.
 type uaCache struct {
 	seed   maphash.Seed
 	shards []uaShard
@@ -666,9 +674,14 @@ type uaCache struct {
 }
 
 type uaShard struct {
-	mu        sync.Mutex
+	state atomic.Pointer[uaShardState]
+	mu    sync.Mutex // serialises writers only
+	_     [48]byte   // keep neighbouring shards off one cache line
+}
+
+// uaShardState is immutable once published.
+type uaShardState struct {
 	cur, prev map[string]Device
-	_         [64]byte // keep neighbouring shard locks off one cache line
 }
 
 func newUACache(size int) *uaCache {
@@ -683,7 +696,7 @@ func newUACache(size int) *uaCache {
 		genMax: max(1, size/(2*n)),
 	}
 	for i := range c.shards {
-		c.shards[i].cur = make(map[string]Device, c.genMax)
+		c.shards[i].state.Store(&uaShardState{})
 	}
 	return c
 }
@@ -694,41 +707,51 @@ func (c *uaCache) shard(key string) *uaShard {
 
 func (c *uaCache) get(key string) (Device, bool) {
 	s := c.shard(key)
-	s.mu.Lock()
-	d, ok := s.cur[key]
-	if !ok {
-		if d, ok = s.prev[key]; ok {
-			delete(s.prev, key)
-			s.insertLocked(strings.Clone(key), d, c.genMax)
-		}
+	st := s.state.Load()
+	if d, ok := st.cur[key]; ok {
+		return d, true
 	}
-	s.mu.Unlock()
+	d, ok := st.prev[key]
+	if ok {
+		// Promote so that a UA in steady use survives the next rotation.
+		// This is a write, but at most once per entry per generation.
+		s.insert(strings.Clone(key), d, c.genMax)
+	}
 	return d, ok
 }
 
 func (c *uaCache) put(key string, d Device) {
-	s := c.shard(key)
+	c.shard(key).insert(key, d, c.genMax)
+}
+
+func (s *uaShard) insert(key string, d Device, genMax int) {
 	s.mu.Lock()
-	s.insertLocked(key, d, c.genMax)
-	s.mu.Unlock()
-}
-
-func (s *uaShard) insertLocked(key string, d Device, genMax int) {
-	if _, exists := s.cur[key]; !exists && len(s.cur) >= genMax {
-		s.prev = s.cur
-		s.cur = make(map[string]Device, genMax)
+	defer s.mu.Unlock()
+	old := s.state.Load()
+	if _, ok := old.cur[key]; ok {
+		return // a concurrent miss got here first; results are identical
 	}
-	s.cur[key] = d
+	next := &uaShardState{prev: old.prev}
+	if len(old.cur) >= genMax {
+		next.prev = old.cur
+		next.cur = make(map[string]Device, genMax)
+	} else {
+		next.cur = make(map[string]Device, len(old.cur)+1)
+		for k, v := range old.cur {
+			next.cur[k] = v
+		}
+	}
+	next.cur[key] = d
+	s.state.Store(next)
 }
 
-// len reports the number of cached entries (for tests).
+// len reports the number of cached entries (for tests). Entries promoted
+// from prev are counted twice until the next rotation.
 func (c *uaCache) len() int {
 	n := 0
 	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		n += len(s.cur) + len(s.prev)
-		s.mu.Unlock()
+		st := c.shards[i].state.Load()
+		n += len(st.cur) + len(st.prev)
 	}
 	return n
 }

@@ -13,12 +13,22 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"tally/app/ingest"
+	"tally/static"
+	"tally/views"
 )
 
 // Deps are the services the routes call.
 type Deps struct {
 	Ingest *ingest.Service
+	Home   views.HomeData
 	Log    *slog.Logger
+}
+
+func cacheForever(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Routes returns the whole HTTP surface.
@@ -41,11 +51,15 @@ func Routes(d Deps) http.Handler {
 	r.Group(d.Ingest.Routes)
 	r.Route("/api", d.Ingest.Routes)
 
-	// The dashboard comes with the accounts issue; until then the root says
-	// what is running.
-	r.Get("/", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("tally is running: send events to POST /track (see README)\n"))
+	// Static files: vendored libraries, cached long (their names change
+	// with their versions).
+	r.Handle("/static/*", http.StripPrefix("/static/", cacheForever(http.FileServerFS(static.FS))))
+
+	// The dashboard comes with the accounts issue; until then the start page
+	// says what is running and how to send events.
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
+		d.Home.APIURL = "http://" + r.Host
+		_ = views.Home(d.Home).Render(r.Context(), w)
 	})
 	return r
 }
