@@ -86,6 +86,21 @@ func Maintain(ctx context.Context, pool *pgxpool.Pool, now time.Time) error {
 	return rows.Err()
 }
 
+// CompressArgs compresses week-old event chunks (TimescaleDB mode; a no-op otherwise).
+type CompressArgs struct{}
+
+func (CompressArgs) Kind() string { return "compress_chunks" }
+
+type CompressWorker struct {
+	river.WorkerDefaults[CompressArgs]
+	Pool *pgxpool.Pool
+}
+
+func (w *CompressWorker) Work(ctx context.Context, _ *river.Job[CompressArgs]) error {
+	_, err := w.Pool.Exec(ctx, "SELECT op.compress_chunks_v1()")
+	return err
+}
+
 // PruneDedupArgs forgets acknowledged request keys past the retry window.
 type PruneDedupArgs struct{}
 
@@ -108,6 +123,7 @@ func Start(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*river.Cl
 	river.AddWorker(workers, &CloseSessionsWorker{Pool: pool, Log: log})
 	river.AddWorker(workers, &MaintenanceWorker{Pool: pool})
 	river.AddWorker(workers, &PruneDedupWorker{Pool: pool})
+	river.AddWorker(workers, &CompressWorker{Pool: pool})
 
 	every := func(d time.Duration, args river.JobArgs) *river.PeriodicJob {
 		return river.NewPeriodicJob(river.PeriodicInterval(d),
@@ -122,6 +138,7 @@ func Start(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*river.Cl
 			every(time.Minute, CloseSessionsArgs{}),
 			every(time.Hour, MaintenanceArgs{}),
 			every(time.Minute, PruneDedupArgs{}),
+			every(time.Hour, CompressArgs{}),
 		},
 	})
 	if err != nil {

@@ -3,3 +3,4 @@
 {{ template "ingest.sql" . }}
 {{ template "sessions.sql" . }}
 {{ template "profiles.sql" . }}
+{{ template "timescale.sql" . }}

@@ -131,7 +131,7 @@ func TestNodeSDK(t *testing.T) {
 			err := env.Pool.QueryRow(context.Background(), `
 				SELECT coalesce(first_name, ''), coalesce(last_name, ''), coalesce(email, ''),
 				       coalesce(properties->>'address.city', '<absent>'), coalesce(properties->>'plan', '<absent>'),
-				       coalesce(properties->'credits'::text, '<absent>'), coalesce(properties->'logins'::text, '<absent>')
+				       coalesce((properties->'credits')::text, '<absent>'), coalesce((properties->'logins')::text, '<absent>')
 				FROM profiles WHERE project_id = $1 AND id = 'user-1'`, env.Project.ProjectID).
 				Scan(&first, &last, &email, &city, &plan, &credits, &logins)
 			if err != nil {

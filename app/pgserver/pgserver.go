@@ -176,15 +176,25 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	defer logFile.Close() // the child keeps its own descriptor
 
+	settings := map[string]string{}
+	for k, v := range opts.Settings {
+		settings[k] = v
+	}
+	// TimescaleDB must be preloaded; when the machine has it, offer it
+	// (whether a database uses it is decided by the migrations).
+	if _, set := settings["shared_preload_libraries"]; !set && TimescaleInstalled(bin) {
+		settings["shared_preload_libraries"] = "timescaledb"
+		settings["timescaledb.telemetry_level"] = "off"
+	}
 	args := []string{"-D", s.dataDir, "-k", s.sockDir, "-p", strconv.Itoa(Port),
 		"-c", "listen_addresses=", "-c", "unix_socket_permissions=0700"}
-	keys := make([]string, 0, len(opts.Settings))
-	for k := range opts.Settings {
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		args = append(args, "-c", k+"="+opts.Settings[k])
+		args = append(args, "-c", k+"="+settings[k])
 	}
 	// Not CommandContext: the cluster must outlive a cancelled start-up
 	// context and stop only through Stop.
@@ -204,6 +214,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	log.Debug("embedded PostgreSQL ready", "socket", s.sockDir)
 	return s, nil
+}
+
+// TimescaleInstalled reports whether the TimescaleDB extension is installed
+// for the server binaries in bin (Debian layout: bin/../lib/timescaledb.so).
+func TimescaleInstalled(bin string) bool {
+	_, err := os.Stat(filepath.Join(bin, "..", "lib", "timescaledb.so"))
+	return err == nil
 }
 
 // credential returns the postgres user's credential when we are root.

@@ -1,0 +1,246 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// NewClient returns the one HTTP client of a load: keep-alive connections,
+// at most concurrency of them, all kept idle between requests.
+func NewClient(concurrency int) *http.Client {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        concurrency,
+		MaxIdleConnsPerHost: concurrency,
+		MaxConnsPerHost:     concurrency,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// Load is one closed-loop phase: Concurrency goroutines send single-event
+// POST /track requests, each waiting for its answer before the next, until
+// events First..First+Events-1 have all been sent.
+type Load struct {
+	Client      *http.Client
+	URL         string // base URL of the server
+	Gen         *Generator
+	Concurrency int
+	First       int64 // sequence number of the first event
+	Events      int64
+	Seed        uint64
+	Progress    io.Writer     // progress lines; nil: none
+	Every       time.Duration // progress interval
+	Label       string
+	Extra       func() string // appended to progress lines (e.g. server RSS)
+}
+
+// Outcome is what a phase measured.
+type Outcome struct {
+	Sent      int64
+	Acked     int64 // 200 responses
+	Errors    int64 // everything else, transport errors included
+	ByStatus  map[string]int64
+	Wall      time.Duration
+	Latencies []uint32 // microseconds, of acknowledged requests, sorted
+	FirstErr  string
+}
+
+// Percentile returns the p-th percentile (0..1) latency in milliseconds.
+func (o Outcome) Percentile(p float64) float64 {
+	if len(o.Latencies) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(o.Latencies)-1) + 0.5)
+	return float64(o.Latencies[i]) / 1000
+}
+
+// StatusLine summarises the errors by status ("503=12 transport=1").
+func (o Outcome) StatusLine() string {
+	keys := make([]string, 0, len(o.ByStatus))
+	for k := range o.ByStatus {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%d ", k, o.ByStatus[k])
+	}
+	return strings.TrimSpace(b.String())
+}
+
+type worker struct {
+	l       *Load
+	rng     *rand.Rand
+	buf     []byte
+	body    bodyReader
+	lat     []uint32
+	acked   int64
+	errors  int64
+	byCode  map[int]int64
+	connErr int64
+	first   string
+}
+
+// bodyReader is a reusable request body: the transport closes it, which
+// must not free anything because the worker reuses it for the next request
+// (only after the answer, when the request has been written completely).
+type bodyReader struct{ bytes.Reader }
+
+func (*bodyReader) Close() error { return nil }
+
+// Run runs the phase and returns its outcome.
+func (l *Load) Run(ctx context.Context) (Outcome, error) {
+	u, err := url.Parse(strings.TrimRight(l.URL, "/") + "/track")
+	if err != nil {
+		return Outcome{}, err
+	}
+	tmpl, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	if err != nil {
+		return Outcome{}, err
+	}
+	var next atomic.Int64
+	next.Store(l.First - 1)
+	last := l.First + l.Events - 1
+	var done atomic.Int64
+
+	workers := make([]*worker, l.Concurrency)
+	per := int(l.Events)/l.Concurrency + 64
+	for i := range workers {
+		workers[i] = &worker{
+			l:      l,
+			rng:    rand.New(rand.NewPCG(l.Seed+uint64(i)*0x9e3779b97f4a7c15, uint64(l.First)+uint64(i))),
+			buf:    make([]byte, 0, 2048),
+			lat:    make([]uint32, 0, per),
+			byCode: map[int]int64{},
+		}
+	}
+
+	stopProgress := make(chan struct{})
+	var progressDone sync.WaitGroup
+	start := time.Now()
+	if l.Progress != nil && l.Every > 0 {
+		progressDone.Add(1)
+		go func() {
+			defer progressDone.Done()
+			t := time.NewTicker(l.Every)
+			defer t.Stop()
+			prev, prevAt := int64(0), start
+			for {
+				select {
+				case <-stopProgress:
+					return
+				case now := <-t.C:
+					n := done.Load()
+					rate := float64(n-prev) / now.Sub(prevAt).Seconds()
+					prev, prevAt = n, now
+					line := fmt.Sprintf("bench %s: %d/%d done, %.0f ev/s", l.Label, n, l.Events, rate)
+					if l.Extra != nil {
+						line += ", " + l.Extra()
+					}
+					fmt.Fprintln(l.Progress, line)
+				}
+			}
+		}()
+	}
+
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				seq := next.Add(1)
+				if seq > last {
+					return
+				}
+				w.send(tmpl, seq)
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	close(stopProgress)
+	progressDone.Wait()
+	if err := ctx.Err(); err != nil {
+		return Outcome{}, err
+	}
+
+	o := Outcome{Sent: done.Load(), Wall: wall, ByStatus: map[string]int64{}}
+	total := 0
+	for _, w := range workers {
+		total += len(w.lat)
+	}
+	o.Latencies = make([]uint32, 0, total)
+	for _, w := range workers {
+		o.Acked += w.acked
+		o.Errors += w.errors
+		o.Latencies = append(o.Latencies, w.lat...)
+		for code, n := range w.byCode {
+			o.ByStatus[strconv.Itoa(code)] += n
+		}
+		if w.connErr > 0 {
+			o.ByStatus["transport"] += w.connErr
+		}
+		if o.FirstErr == "" {
+			o.FirstErr = w.first
+		}
+	}
+	slices.Sort(o.Latencies)
+	return o, nil
+}
+
+// send posts one event and records the answer.
+func (w *worker) send(tmpl *http.Request, seq int64) {
+	v, buf := w.l.Gen.Next(w.rng, seq, w.buf)
+	w.buf = buf
+	w.body.Reset(buf)
+	req := *tmpl // shallow: URL and context are shared, read-only
+	req.Header = v.Header
+	req.Body = &w.body
+	req.ContentLength = int64(len(buf))
+	// Lets the transport resend on a keep-alive connection the server
+	// closed just as we reused it.
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+
+	t0 := time.Now()
+	res, err := w.l.Client.Do(&req)
+	if err != nil {
+		w.errors++
+		w.connErr++
+		if w.first == "" {
+			w.first = err.Error()
+		}
+		return
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	_ = res.Body.Close()
+	elapsed := time.Since(t0)
+	if res.StatusCode == http.StatusOK {
+		w.acked++
+		us := elapsed.Microseconds()
+		if us > int64(^uint32(0)) {
+			us = int64(^uint32(0))
+		}
+		w.lat = append(w.lat, uint32(us))
+		return
+	}
+	w.errors++
+	w.byCode[res.StatusCode]++
+}

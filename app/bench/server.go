@@ -1,0 +1,286 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"tally/app/db"
+	"tally/app/pgserver"
+	"tally/app/projects"
+)
+
+// Child is a tally server started as a child process of this binary, on a
+// fresh embedded cluster in a temporary data directory.
+type Child struct {
+	Exe     string
+	DataDir string
+	URL     string
+	Env     []string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
+	stderr  io.Writer
+}
+
+// childEnv is the parent's environment for the child: ingest tuning
+// (TALLY_INGEST_*) and TALLY_GEOIP_DIR pass through; the database is always
+// the embedded one, X-Forwarded-For from the bench is believed, and only
+// warnings are logged.
+func childEnv(env []string) []string {
+	out := make([]string, 0, len(env)+2)
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "DATABASE_URL", "TALLY_LISTEN", "TALLY_DATA_DIR", "TALLY_TRUSTED_PROXIES", "TALLY_LOG_LEVEL":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "TALLY_TRUSTED_PROXIES=127.0.0.1/32", "TALLY_LOG_LEVEL=warn")
+}
+
+// StartChild starts `serve` on a free port and waits until it is ready.
+func StartChild(ctx context.Context, env []string, stderr io.Writer) (*Child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "tally-bench-")
+	if err != nil {
+		return nil, err
+	}
+	// As root the cluster runs as "postgres", which must reach <dir>/postgres.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	c := &Child{Exe: exe, DataDir: dir, URL: "http://" + addr, Env: childEnv(env), exited: make(chan struct{}), stderr: stderr}
+	c.cmd = exec.Command(exe, "serve", "--listen", addr, "--data-dir", dir)
+	c.cmd.Env = c.Env
+	c.cmd.Stdout, c.cmd.Stderr = stderr, stderr
+	// Own process group: a Ctrl-C reaches only us, and we stop the server
+	// in order. Pdeathsig: if we die abruptly, so does it.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := c.cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("start server: %w", err)
+	}
+	go func() { c.waitErr = c.cmd.Wait(); close(c.exited) }()
+	fmt.Fprintf(stderr, "bench: server pid %d at %s, data in %s\n", c.Pid(), c.URL, dir)
+	if err := c.waitReady(ctx, 3*time.Minute); err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Pid is the server's process id.
+func (c *Child) Pid() int { return c.cmd.Process.Pid }
+
+func (c *Child) waitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/healthz/ready", nil)
+		if res, err := client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, res.Body)
+			_ = res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-c.exited:
+			return fmt.Errorf("server exited during start-up: %v", c.waitErr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("server not ready after %s", timeout)
+		}
+	}
+}
+
+// CreateProject runs `project create` against the running server's cluster.
+func (c *Child) CreateProject(ctx context.Context) (projects.Created, error) {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, c.Exe, "project", "create", "--name", "Bench", "--domain", "*", "--data-dir", c.DataDir)
+	cmd.Env = c.Env
+	cmd.Stdout, cmd.Stderr = &out, c.stderr
+	if err := cmd.Run(); err != nil {
+		return projects.Created{}, fmt.Errorf("project create: %w", err)
+	}
+	var p projects.Created
+	if err := json.Unmarshal(out.Bytes(), &p); err != nil || p.ClientID == "" {
+		return projects.Created{}, fmt.Errorf("project create printed %q: %v", out.String(), err)
+	}
+	return p, nil
+}
+
+// DatabaseURL connects to the child's embedded cluster over its socket.
+func (c *Child) DatabaseURL() string {
+	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable",
+		filepath.Join(c.DataDir, "postgres", "run"), pgserver.Port, db.EmbeddedDatabase)
+}
+
+// Stop sends SIGTERM, waits for the drain (SIGKILL after a minute) and
+// removes the data directory.
+func (c *Child) Stop() error {
+	defer os.RemoveAll(c.DataDir)
+	select {
+	case <-c.exited:
+		return c.waitErr
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(time.Minute):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+		return errors.New("server did not stop within a minute: killed")
+	}
+	return c.waitErr
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// RSS samples a process's resident memory.
+type RSS struct {
+	pid     int
+	maxKB   atomic.Int64
+	lastKB  atomic.Int64
+	stop    chan struct{}
+	stopped sync.WaitGroup
+}
+
+// SampleRSS reads /proc/<pid>/status every interval until Stop.
+func SampleRSS(pid int, interval time.Duration) *RSS {
+	r := &RSS{pid: pid, stop: make(chan struct{})}
+	r.sample()
+	r.stopped.Add(1)
+	go func() {
+		defer r.stopped.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.stop:
+				return
+			case <-t.C:
+				r.sample()
+			}
+		}
+	}()
+	return r
+}
+
+func (r *RSS) sample() {
+	rss, _ := procStatusKB(r.pid, "VmRSS")
+	r.lastKB.Store(rss)
+	for {
+		m := r.maxKB.Load()
+		if rss <= m || r.maxKB.CompareAndSwap(m, rss) {
+			return
+		}
+	}
+}
+
+// Stop ends sampling and returns the largest sample and the kernel's peak
+// (VmHWM), in MB.
+func (r *RSS) Stop() (maxMB, hwmMB float64) {
+	close(r.stop)
+	r.stopped.Wait()
+	r.sample()
+	hwm, _ := procStatusKB(r.pid, "VmHWM")
+	return float64(r.maxKB.Load()) / 1024, float64(hwm) / 1024
+}
+
+// Current is the last sample in MB.
+func (r *RSS) Current() float64 { return float64(r.lastKB.Load()) / 1024 }
+
+func procStatusKB(pid int, field string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			num, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
+			return strconv.ParseInt(num, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// CountStored counts this run's events stored after the warmup (sequence
+// numbers above warmup), and all of the project's events, session events
+// excluded.
+func CountStored(ctx context.Context, dbURL, projectID, runID string, warmup int64) (run, all int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	err = conn.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE properties->>'bench_run' = $2 AND (properties->>'bench_seq')::bigint > $3),
+		       count(*)
+		FROM events
+		WHERE project_id = $1 AND name <> 'session_start' AND name <> 'session_end'`,
+		projectID, runID, warmup).Scan(&run, &all)
+	return run, all, err
+}
+
+// ProjectOfClient looks up a client's project (--url mode).
+func ProjectOfClient(ctx context.Context, dbURL, clientID string) (string, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var pid *string
+	if err := conn.QueryRow(ctx, `SELECT project_id FROM clients WHERE id = $1`, clientID).Scan(&pid); err != nil {
+		return "", fmt.Errorf("client %s: %w", clientID, err)
+	}
+	if pid == nil {
+		return "", fmt.Errorf("client %s has no project", clientID)
+	}
+	return *pid, nil
+}
