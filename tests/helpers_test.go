@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func installSDKs(t testing.TB) string {
 // event is a stored event as the tests look at it.
 type event struct {
 	Name, DeviceID, ProfileID, SessionID         string
-	Path, Origin, Query, Referrer, ReferrerName   string
+	Path, Origin, Query, Referrer, ReferrerName  string
 	ReferrerType, UTMSource, Browser, OS, Device string
 	SDKName, SDKVersion                          string
 	Properties                                   map[string]any
@@ -64,10 +65,14 @@ func events(t testing.TB, pool *pgxpool.Pool, projectID string) []event {
 	return out
 }
 
+// eventWait bounds how long a test waits for an event to be stored: about
+// 10 s, with room for a loaded CI machine.
+const eventWait = 15 * time.Second
+
 // waitEvent polls until an event matching ok is stored, and returns it.
 func waitEvent(t testing.TB, pool *pgxpool.Pool, projectID, what string, ok func(event) bool) event {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(eventWait)
 	for {
 		all := events(t, pool, projectID)
 		for _, e := range all {
@@ -76,7 +81,7 @@ func waitEvent(t testing.TB, pool *pgxpool.Pool, projectID, what string, ok func
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %s stored within 10s; the project's events:\n%s", what, dump(all))
+			t.Fatalf("no %s stored within %s; the project's events:\n%s", what, eventWait, dump(all))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -114,4 +119,15 @@ func outputDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// check reports the problems a check found, in a subtest named id.
+func check(t *testing.T, id string, problems []string) {
+	t.Helper()
+	t.Run(id, func(t *testing.T) {
+		t.Helper()
+		if len(problems) > 0 {
+			t.Error(strings.Join(problems, "\n"))
+		}
+	})
 }

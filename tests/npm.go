@@ -48,9 +48,10 @@ func RequireTool(t testing.TB, name string, candidates ...string) string {
 // directory: its node_modules holds the packages. A lock file serializes
 // the test binaries that need the same list at once, and a marker written
 // last makes a half-finished install (a killed run) start over.
+// TALLY_TEST_NPM_DIR replaces the cache directory (default
+// $XDG_CACHE_HOME/tally-test or its platform equivalent).
 func NPMInstall(t testing.TB, pkgs ...string) string {
 	t.Helper()
-	npm := RequireTool(t, "npm")
 	pkgs = slices.Sorted(slices.Values(pkgs))
 	for _, p := range pkgs {
 		if i := strings.LastIndexByte(p, '@'); i <= 0 || i == len(p)-1 || strings.ContainsAny(p[i+1:], "^~*<>= ") {
@@ -73,6 +74,7 @@ func NPMInstall(t testing.TB, pkgs ...string) string {
 		return dir
 	}
 
+	npm := RequireTool(t, "npm") // only to install: a finished install serves without it
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		t.Fatal(err)
 	}

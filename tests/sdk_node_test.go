@@ -172,7 +172,7 @@ func runNodeScript(t *testing.T, node, npmDir, script string, env map[string]str
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, path)
 	cmd.Dir = dir
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), "NODE_NO_WARNINGS=1") // stderr is then the SDK's errors only
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

@@ -34,7 +34,7 @@ type Config struct {
 
 type setting struct {
 	flag, env, def, usage string
-	set               func(*Config, string) error
+	set                   func(*Config, string) error
 }
 
 func str(dst func(*Config) *string) func(*Config, string) error {

@@ -51,9 +51,9 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	d := &DB{URL: o.URL, log: log}
 	if d.URL == "" {
 		settings := map[string]string{
-			"max_connections":          "100",
-			"shared_buffers":           "256MB",
-			"jit":                      "off",
+			"max_connections":           "100",
+			"shared_buffers":            "256MB",
+			"jit":                       "off",
 			"max_locks_per_transaction": "256",
 		}
 		for k, v := range o.ServerSettings {

@@ -52,13 +52,13 @@ func Main(m *testing.M) {
 // TestSettings are the server settings of test clusters: durability traded
 // for speed, which no test of ours depends on.
 var TestSettings = map[string]string{
-	"fsync":                      "off",
-	"synchronous_commit":         "off",
-	"full_page_writes":           "off",
-	"max_connections":            "300",
-	"shared_buffers":             "128MB",
-	"max_locks_per_transaction":  "256",
-	"jit":                        "off",
+	"fsync":                     "off",
+	"synchronous_commit":        "off",
+	"full_page_writes":          "off",
+	"max_connections":           "300",
+	"shared_buffers":            "128MB",
+	"max_locks_per_transaction": "256",
+	"jit":                       "off",
 }
 
 func start() {

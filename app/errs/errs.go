@@ -15,15 +15,15 @@ import (
 type Kind string
 
 const (
-	Invalid      Kind = "invalid"       // 400: the request is wrong
-	Unauthorized Kind = "unauthorized"  // 401: who are you?
-	Forbidden    Kind = "forbidden"     // 403: you may not
-	NotFound     Kind = "not_found"     // 404
-	Conflict     Kind = "conflict"      // 409
-	TooLarge     Kind = "too_large"     // 413
-	RateLimited  Kind = "rate_limited"  // 429
-	Unavailable  Kind = "unavailable"   // 503: try again later
-	Internal     Kind = "internal"      // 500: our fault; logged
+	Invalid      Kind = "invalid"      // 400: the request is wrong
+	Unauthorized Kind = "unauthorized" // 401: who are you?
+	Forbidden    Kind = "forbidden"    // 403: you may not
+	NotFound     Kind = "not_found"    // 404
+	Conflict     Kind = "conflict"     // 409
+	TooLarge     Kind = "too_large"    // 413
+	RateLimited  Kind = "rate_limited" // 429
+	Unavailable  Kind = "unavailable"  // 503: try again later
+	Internal     Kind = "internal"     // 500: our fault; logged
 )
 
 // Error is an error with a kind and a message safe to show a user.

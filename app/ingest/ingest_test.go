@@ -30,7 +30,7 @@ type answer struct {
 
 func screenView(url, referrer, title string) map[string]any {
 	return map[string]any{"type": "track", "payload": map[string]any{
-		"name": "screen_view",
+		"name":       "screen_view",
 		"properties": map[string]any{"__path": url, "__referrer": referrer, "__title": title},
 	}}
 }
@@ -54,7 +54,7 @@ func TestScreenViewIsEnrichedSessionizedAndStored(t *testing.T) {
 
 	var (
 		path, origin, query, hash, ref, refName, refType, utmSource, utmMedium, utmCampaign string
-		browser, os, device, sdk, sessionID, title                                         string
+		browser, os, device, sdk, sessionID, title                                          string
 	)
 	err := env.Pool.QueryRow(ctx, `
 		SELECT path, origin, query, hash, referrer, referrer_name, referrer_type, utm_source, utm_medium, utm_campaign,

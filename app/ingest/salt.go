@@ -15,9 +15,9 @@ import (
 // process derives the same ids) and rotate at midnight UTC; yesterday's is
 // kept so a visit that crosses midnight stays one visitor.
 type salts struct {
-	pool *pgxpool.Pool
-	mu   sync.Mutex
-	day  time.Time // UTC midnight of `today`
+	pool  *pgxpool.Pool
+	mu    sync.Mutex
+	day   time.Time // UTC midnight of `today`
 	byDay map[time.Time][]byte
 }
 

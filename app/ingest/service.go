@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -82,20 +83,22 @@ func (e *BotError) Error() string { return "bot: " + e.Bot.Name }
 
 // visitor is the enriched context of one request.
 type visitor struct {
-	caller    Caller
-	ip        netip.Addr
-	ua        string
-	device    enrich.Device
-	now       time.Time
-	deviceID  string
-	prevID    string // under yesterday's salt, only right after the rotation
-	sdkName   string
-	sdkVer    string
+	caller   Caller
+	ip       netip.Addr
+	ua       string
+	device   enrich.Device
+	now      time.Time
+	deviceID string
+	prevID   string // under yesterday's salt, only right after the rotation
+	sdkName  string
+	sdkVer   string
+	origin   string // the Origin header: the page's site when __path is absent
 }
 
 func (s *Service) visit(ctx context.Context, req Request, caller Caller, m Magic) (visitor, error) {
 	v := visitor{caller: caller, ua: req.Header.Get("User-Agent"), now: s.Now().UTC(),
-		sdkName: clip(req.Header.Get("openpanel-sdk-name"), 64), sdkVer: clip(req.Header.Get("openpanel-sdk-version"), 64)}
+		sdkName: clip(req.Header.Get("openpanel-sdk-name"), 64), sdkVer: clip(req.Header.Get("openpanel-sdk-version"), 64),
+		origin: req.Header.Get("Origin")}
 	peer := enrich.ClientIP(nil, req.RemoteAddr, false)
 	trust := caller.WithSecret || s.proxies.Contains(peer)
 	v.ip = enrich.ClientIP(req.Header, req.RemoteAddr, trust)
@@ -162,7 +165,11 @@ func (s *Service) buildRow(v visitor, t *TrackPayload) (Row, error) {
 	}
 	if t.Magic.Referrer != "" {
 		host, ref := enrich.ClassifyReferrer(t.Magic.Referrer)
-		if host != "" && !sameSite(host, r.Origin) {
+		own := r.Origin
+		if own == "" {
+			own = v.origin
+		}
+		if host != "" && !sameSite(host, own) {
 			r.Referrer = clip(t.Magic.Referrer, 2048)
 			r.ReferrerName, r.ReferrerType = ref.Name, ref.Type
 		}
@@ -200,12 +207,14 @@ func or(a, b string) string {
 	return b
 }
 
-// sameSite reports whether a referrer host is the page's own site.
+// sameSite reports whether a referrer host (lowercased, without port and
+// "www.") is the page's own site; ports do not make another site.
 func sameSite(refHost, origin string) bool {
-	if origin == "" {
-		return false
+	host := projects.NormalizeDomain(origin)
+	if u, err := url.Parse("//" + host); err == nil {
+		host = u.Hostname()
 	}
-	return projects.NormalizeDomain(origin) == strings.TrimPrefix(refHost, "www.")
+	return host != "" && host == strings.TrimPrefix(refHost, "www.")
 }
 
 // dedupKey identifies a request: the same client, visitor and body twice

@@ -48,7 +48,7 @@ type Created struct {
 
 // NewProject is what creating a project needs.
 type NewProject struct {
-	Organization string   // organization name; created if no organization has it
+	Organization string // organization name; created if no organization has it
 	Name         string
 	Domains      []string // CORS allow-list
 	Timezone     string
