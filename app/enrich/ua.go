@@ -658,8 +658,10 @@ func itoaSmall(n int) string {
 // reader does one atomic load and plain map reads, never takes a lock and
 // never writes shared memory, which keeps the hot UAs that every core hits
 // from bouncing a lock's cache line between cores. Writers serialise on the
-// shard mutex and publish a new state; copying a shard (at most genMax
-// entries, 64 by default) is cheap next to the parse that caused the write.
+// shard mutex and publish a new state. The shard count grows with the cache
+// size so that a generation stays at 64 entries or fewer, and maps hold
+// pointers, so copying a shard (~2 KB) is cheap next to the parse that caused
+// the write, even under a flood of never-seen User-Agents.
 //
 // Eviction is by generations: new entries go into cur; when cur is full it
 // becomes prev and a fresh cur starts, dropping the old prev wholesale. Hits
@@ -679,14 +681,17 @@ type uaShard struct {
 	_     [48]byte   // keep neighbouring shards off one cache line
 }
 
-// uaShardState is immutable once published.
+// uaShardState is immutable once published, and so are the Devices it
+// points to.
 type uaShardState struct {
-	cur, prev map[string]Device
+	cur, prev map[string]*Device
 }
 
 func newUACache(size int) *uaCache {
+	// Power-of-two shard count with 32–64 entries per generation, capped
+	// so that huge sizes just get bigger generations.
 	n := 1
-	for n < 64 && n*64 <= size { // ≥ 32 entries per generation per shard
+	for n < 4096 && n*64 < size {
 		n *= 2
 	}
 	c := &uaCache{
@@ -709,22 +714,23 @@ func (c *uaCache) get(key string) (Device, bool) {
 	s := c.shard(key)
 	st := s.state.Load()
 	if d, ok := st.cur[key]; ok {
-		return d, true
+		return *d, true
 	}
 	d, ok := st.prev[key]
-	if ok {
-		// Promote so that a UA in steady use survives the next rotation.
-		// This is a write, but at most once per entry per generation.
-		s.insert(strings.Clone(key), d, c.genMax)
+	if !ok {
+		return Device{}, false
 	}
-	return d, ok
+	// Promote so that a UA in steady use survives the next rotation. This is
+	// a write, but at most once per entry per generation.
+	s.insert(strings.Clone(key), d, c.genMax)
+	return *d, true
 }
 
 func (c *uaCache) put(key string, d Device) {
-	c.shard(key).insert(key, d, c.genMax)
+	c.shard(key).insert(key, &d, c.genMax)
 }
 
-func (s *uaShard) insert(key string, d Device, genMax int) {
+func (s *uaShard) insert(key string, d *Device, genMax int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.state.Load()
@@ -734,9 +740,9 @@ func (s *uaShard) insert(key string, d Device, genMax int) {
 	next := &uaShardState{prev: old.prev}
 	if len(old.cur) >= genMax {
 		next.prev = old.cur
-		next.cur = make(map[string]Device, genMax)
+		next.cur = make(map[string]*Device, genMax)
 	} else {
-		next.cur = make(map[string]Device, len(old.cur)+1)
+		next.cur = make(map[string]*Device, len(old.cur)+1)
 		for k, v := range old.cur {
 			next.cur[k] = v
 		}

@@ -205,6 +205,17 @@ func TestUACacheBounded(t *testing.T) {
 	}
 }
 
+// TestUACacheGenerationSize guards the copy-on-write cost: every miss copies
+// one generation, so it must stay small however large the cache is.
+func TestUACacheGenerationSize(t *testing.T) {
+	for _, size := range []int{1, 64, DefaultUACacheSize, 50_000, 262_144} {
+		c := newUACache(size)
+		if c.genMax > 64 || len(c.shards)*2*c.genMax > max(size, 2) {
+			t.Errorf("size %d: %d shards × genMax %d", size, len(c.shards), c.genMax)
+		}
+	}
+}
+
 func TestUACacheKeepsHotEntries(t *testing.T) {
 	c := newUACache(64)
 	c.put("hot", Device{Device: DeviceMobile})

@@ -172,6 +172,9 @@ func (s *Service) buildRow(v visitor, t *TrackPayload) (Row, error) {
 		if host != "" && !sameSite(host, own) {
 			r.Referrer = clip(t.Magic.Referrer, 2048)
 			r.ReferrerName, r.ReferrerType = ref.Name, ref.Type
+			if r.ReferrerName == "" {
+				r.ReferrerName = host // an unknown site is named by its host
+			}
 		}
 	}
 	d := v.device
