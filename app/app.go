@@ -130,11 +130,16 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	writer := ingest.NewWriter(d.Pool, ingest.WriterOptions{
 		Queue: cfg.IngestQueue, Batch: cfg.IngestBatch, Writers: cfg.IngestWriters, MaxWait: cfg.IngestMaxWait,
 	}, log)
-	svc := ingest.NewService(ingest.Options{
-		Pool: d.Pool, Writer: writer, Projects: projects.NewStore(d.Pool), Geo: geo, TrustedProxies: proxies, Logger: log,
-	})
-	river, err := jobs.Start(context.WithoutCancel(ctx), d.Pool, log)
+	river, err := jobs.New(d.Pool, log)
 	if err != nil {
+		_ = writer.Close(ctx)
+		d.Close()
+		return nil, err
+	}
+	svc := ingest.NewService(ingest.Options{
+		Pool: d.Pool, Writer: writer, Jobs: river, Projects: projects.NewStore(d.Pool), Geo: geo, TrustedProxies: proxies, Logger: log,
+	})
+	if err := river.Start(context.WithoutCancel(ctx)); err != nil {
 		_ = writer.Close(ctx)
 		d.Close()
 		return nil, err

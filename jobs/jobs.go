@@ -101,6 +101,57 @@ func (w *CompressWorker) Work(ctx context.Context, _ *river.Job[CompressArgs]) e
 	return err
 }
 
+// MergeArgs rewrites the history of one profile merge (profile_merges.id).
+type MergeArgs struct {
+	MergeID int64 `json:"merge_id"`
+}
+
+func (MergeArgs) Kind() string { return "merge_profiles" }
+
+// MergeWorker moves a merged id's events and sessions to its profile in
+// batches, each its own short transaction, so ingest is never held up; a
+// restart just runs the job again and it continues where it was.
+type MergeWorker struct {
+	river.WorkerDefaults[MergeArgs]
+	Pool  *pgxpool.Pool
+	Batch int
+}
+
+// Settle is how long after a merge the job looks once more for events that
+// were in flight (committed by ingest with the old id) while it ran.
+const Settle = 15 * time.Second
+
+func (w *MergeWorker) Work(ctx context.Context, job *river.Job[MergeArgs]) error {
+	if err := RewriteMerge(ctx, w.Pool, job.Args.MergeID, w.Batch); err != nil {
+		return err
+	}
+	var age time.Duration
+	err := w.Pool.QueryRow(ctx, `SELECT now() - created_at FROM profile_merges WHERE id = $1`, job.Args.MergeID).Scan(&age)
+	if err == nil && age < Settle {
+		return river.JobSnooze(Settle - age)
+	}
+	return nil
+}
+
+// Timeout: a large history may take a while; batches keep it interruptible.
+func (w *MergeWorker) Timeout(*river.Job[MergeArgs]) time.Duration { return 30 * time.Minute }
+
+// RewriteMerge runs op.rewrite_merge_v1 until the merge has no events left.
+func RewriteMerge(ctx context.Context, pool *pgxpool.Pool, mergeID int64, batch int) error {
+	if batch <= 0 {
+		batch = 5000
+	}
+	for {
+		var moved int
+		if err := pool.QueryRow(ctx, "SELECT op.rewrite_merge_v1($1, $2)", mergeID, batch).Scan(&moved); err != nil {
+			return fmt.Errorf("rewrite merge %d: %w", mergeID, err)
+		}
+		if moved == 0 {
+			return nil
+		}
+	}
+}
+
 // PruneDedupArgs forgets acknowledged request keys past the retry window.
 type PruneDedupArgs struct{}
 
@@ -116,14 +167,28 @@ func (w *PruneDedupWorker) Work(ctx context.Context, _ *river.Job[PruneDedupArgs
 	return err
 }
 
-// Start builds and starts the River client with every worker and the
-// periodic schedule. Stop it with client.Stop.
+// Start builds and starts the River client; see New.
 func Start(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+	client, err := New(pool, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := client.Start(ctx); err != nil {
+		return nil, err
+	}
+	return client, nil
+}
+
+// New builds the River client with every worker and the periodic schedule.
+// It can insert jobs before it is started (ingest enqueues merges in its own
+// transactions); Start it to work them, Stop it to end.
+func New(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &CloseSessionsWorker{Pool: pool, Log: log})
 	river.AddWorker(workers, &MaintenanceWorker{Pool: pool})
 	river.AddWorker(workers, &PruneDedupWorker{Pool: pool})
 	river.AddWorker(workers, &CompressWorker{Pool: pool})
+	river.AddWorker(workers, &MergeWorker{Pool: pool})
 
 	every := func(d time.Duration, args river.JobArgs) *river.PeriodicJob {
 		return river.NewPeriodicJob(river.PeriodicInterval(d),
@@ -142,9 +207,6 @@ func Start(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*river.Cl
 		},
 	})
 	if err != nil {
-		return nil, err
-	}
-	if err := client.Start(ctx); err != nil {
 		return nil, err
 	}
 	return client, nil

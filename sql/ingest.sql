@@ -48,6 +48,7 @@ DECLARE
     n integer;
     now_ts timestamptz := now();
     dev text[];
+    prof text[];
     sid uuid[];
     dup boolean[];
     opened integer[] := '{}';
@@ -96,6 +97,14 @@ BEGIN
                     THEN e.prev_device_id ELSE e.device_id END
                ORDER BY e.ord) INTO dev
     FROM unnest(evs) e;
+
+    -- Each event's profile: the id the site gave, or else the device,
+    -- resolved through merges (an identified visitor's later anonymous
+    -- events belong to them).
+    SELECT array_agg(coalesce(i.profile_id, e.profile_id, dev[e.ord]) ORDER BY e.ord) INTO prof
+    FROM unnest(evs) e
+    LEFT JOIN profile_identities i
+           ON i.project_id = e.project_id AND i.alias_id = coalesce(e.profile_id, dev[e.ord]);
 
     -- Heads for devices that may open a session, created in sorted order.
     INSERT INTO session_heads (project_id, device_id)
@@ -161,7 +170,7 @@ BEGIN
         country, region, city, latitude, longitude,
         os, os_version, browser, browser_version, device, brand, model,
         duration, revenue, groups, sdk_name, sdk_version, properties)
-    SELECT e.id, e.project_id, e.name, dev[e.ord], coalesce(e.profile_id, dev[e.ord]), sid[e.ord], e.created_at,
+    SELECT e.id, e.project_id, e.name, dev[e.ord], prof[e.ord], sid[e.ord], e.created_at,
            e.path, e.origin, e.query, e.hash, e.referrer, e.referrer_name, e.referrer_type,
            e.utm_source, e.utm_medium, e.utm_campaign, e.utm_term, e.utm_content,
            e.country, e.region, e.city, e.latitude, e.longitude,
@@ -171,7 +180,7 @@ BEGIN
     WHERE NOT dup[e.ord]
     UNION ALL
     -- session_start, just before the session's first event, with its context.
-    SELECT gen_random_uuid(), e.project_id, 'session_start', dev[e.ord], coalesce(e.profile_id, dev[e.ord]), sid[e.ord],
+    SELECT gen_random_uuid(), e.project_id, 'session_start', dev[e.ord], prof[e.ord], sid[e.ord],
            e.created_at - interval '1 millisecond',
            e.path, e.origin, e.query, e.hash, e.referrer, e.referrer_name, e.referrer_type,
            e.utm_source, e.utm_medium, e.utm_campaign, e.utm_term, e.utm_content,
@@ -182,12 +191,12 @@ BEGIN
     WHERE e.ord = ANY (opened);
 
     WITH b AS (
-        SELECT sid[e.ord] AS session_id, dev[e.ord] AS dev_id, e.*
+        SELECT sid[e.ord] AS session_id, dev[e.ord] AS dev_id, prof[e.ord] AS prof_id, e.*
         FROM unnest(evs) e
         WHERE NOT dup[e.ord] AND sid[e.ord] IS NOT NULL
     ), agg AS (
         SELECT b.session_id,
-               (array_agg(b.profile_id ORDER BY b.created_at DESC) FILTER (WHERE b.profile_id IS NOT NULL))[1] AS profile_id,
+               (array_agg(b.prof_id ORDER BY b.created_at DESC))[1] AS profile_id,
                min(b.created_at) AS started_at,
                max(b.created_at) AS last_event_at,
                count(*) AS event_count,
@@ -211,7 +220,7 @@ BEGIN
         referrer, referrer_name, referrer_type, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
         country, region, city, latitude, longitude,
         os, os_version, browser, browser_version, device, brand, model)
-    SELECT a.session_id, f.project_id, f.dev_id, coalesce(a.profile_id, f.dev_id), a.started_at, a.last_event_at,
+    SELECT a.session_id, f.project_id, f.dev_id, a.profile_id, a.started_at, a.last_event_at,
            (extract(epoch FROM a.last_event_at - a.started_at) * 1000)::bigint,
            a.event_count, a.screen_views, a.event_count <= 1, a.revenue,
            a.entry_path, a.entry_origin, a.exit_path, a.exit_origin,
@@ -238,6 +247,28 @@ BEGIN
                          THEN excluded.exit_path ELSE s.exit_path END,
         exit_origin = CASE WHEN excluded.exit_path IS NOT NULL AND excluded.last_event_at >= s.last_event_at
                            THEN excluded.exit_origin ELSE s.exit_origin END;
+
+    -- Profiles: anonymous ones for browsing devices, and the ids sites give;
+    -- last seen and the latest context, written at most once a minute.
+    INSERT INTO profiles AS p (project_id, id, is_external, first_seen_at, last_seen_at,
+                               country, region, city, os, browser, device, brand, model)
+    SELECT DISTINCT ON (e.project_id, prof[e.ord])
+           e.project_id, prof[e.ord], prof[e.ord] <> dev[e.ord], e.created_at, e.created_at,
+           e.country, e.region, e.city, e.os, e.browser, e.device, e.brand, e.model
+    FROM unnest(evs) e
+    WHERE NOT dup[e.ord] AND (e.opens_session OR prof[e.ord] <> dev[e.ord])
+    ORDER BY e.project_id, prof[e.ord], e.created_at DESC
+    ON CONFLICT (project_id, id) DO UPDATE SET
+        last_seen_at = excluded.last_seen_at,
+        country = coalesce(excluded.country, p.country),
+        region = coalesce(excluded.region, p.region),
+        city = coalesce(excluded.city, p.city),
+        os = coalesce(excluded.os, p.os),
+        browser = coalesce(excluded.browser, p.browser),
+        device = coalesce(excluded.device, p.device),
+        brand = coalesce(excluded.brand, p.brand),
+        model = coalesce(excluded.model, p.model)
+    WHERE p.last_seen_at < excluded.last_seen_at - interval '1 minute';
 
     -- Remember what we acknowledge. A key that another batch committed since
     -- our check above means a concurrent duplicate: abort, and the writer's

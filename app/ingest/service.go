@@ -17,12 +17,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"tally/app/enrich"
 	"tally/app/errs"
 	"tally/app/projects"
+	"tally/jobs"
 )
 
 // SessionIdle is how long without events ends a session.
@@ -31,6 +34,7 @@ const SessionIdle = 30 * time.Minute
 // Service is the ingest pipeline up to the writer.
 type Service struct {
 	pool    *pgxpool.Pool
+	jobs    *river.Client[pgx.Tx]
 	writer  *Writer
 	clients *clientCache
 	salts   *salts
@@ -45,6 +49,7 @@ type Service struct {
 type Options struct {
 	Pool           *pgxpool.Pool
 	Writer         *Writer
+	Jobs           *river.Client[pgx.Tx] // enqueues merge rewrites
 	Projects       *projects.Store
 	Geo            *enrich.GeoDB // may be nil: no geo
 	TrustedProxies enrich.TrustedProxies
@@ -58,7 +63,7 @@ func NewService(o Options) *Service {
 		now = time.Now
 	}
 	return &Service{
-		pool: o.Pool, writer: o.Writer, clients: newClientCache(o.Projects, now), salts: newSalts(o.Pool),
+		pool: o.Pool, jobs: o.Jobs, writer: o.Writer, clients: newClientCache(o.Projects, now), salts: newSalts(o.Pool),
 		ua: enrich.NewUAParser(50_000), geo: o.Geo, proxies: o.TrustedProxies, log: o.Logger, Now: now,
 	}
 }
@@ -251,12 +256,53 @@ func (s *Service) Identify(ctx context.Context, req Request, caller Caller, p *I
 	if err != nil {
 		return Answer{}, invalid("properties cannot be encoded")
 	}
-	_, err = s.pool.Exec(ctx, "SELECT op.identify_v1($1, $2, $3, $4, $5, $6, $7, $8)",
-		caller.Client.ProjectID, p.ProfileID, nullable(p.FirstName), nullable(p.LastName), nullable(p.Email), nullable(p.Avatar), props, v.now)
+	pid := caller.Client.ProjectID
+	// A browser that identifies brings its anonymous history along: its
+	// device joins the profile (server-side identifies have no device of the
+	// person's to link).
+	linkDevice := v.device.Device != "server" && v.device.Device != ""
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT op.identify_v1($1, $2, $3, $4, $5, $6, $7, $8)",
+			pid, p.ProfileID, nullable(p.FirstName), nullable(p.LastName), nullable(p.Email), nullable(p.Avatar), props, v.now); err != nil {
+			return err
+		}
+		if !linkDevice {
+			return nil
+		}
+		var mergeID *int64
+		if err := tx.QueryRow(ctx, "SELECT op.link_device_v1($1, $2, $3)", pid, v.deviceID, p.ProfileID).Scan(&mergeID); err != nil {
+			return err
+		}
+		return s.enqueueMerge(ctx, tx, mergeID)
+	})
 	if err != nil {
 		return Answer{}, dbErr(err)
 	}
 	return s.answer(ctx, caller, v)
+}
+
+// inTx runs fn in a transaction, retrying a deadlock (merges and ingest lock
+// profiles in one order, but a profile that does not exist yet cannot be
+// locked ahead).
+func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := pgx.BeginFunc(ctx, s.pool, fn)
+		var pgErr *pgconn.PgError
+		if err != nil && attempt < 3 && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+			continue
+		}
+		return err
+	}
+}
+
+// enqueueMerge asks the merge job, in the merge's own transaction, to
+// rewrite history.
+func (s *Service) enqueueMerge(ctx context.Context, tx pgx.Tx, mergeID *int64) error {
+	if mergeID == nil {
+		return nil
+	}
+	_, err := s.jobs.InsertTx(ctx, tx, jobs.MergeArgs{MergeID: *mergeID}, nil)
+	return err
 }
 
 // Counter increments (sign +1) or decrements (sign -1) a profile property.
@@ -272,13 +318,20 @@ func (s *Service) Counter(ctx context.Context, req Request, caller Caller, c *Co
 	return s.answer(ctx, caller, v)
 }
 
-// Alias records that two ids are one person.
+// Alias merges another id (an old user id, a device) into a profile.
 func (s *Service) Alias(ctx context.Context, req Request, caller Caller, a *AliasPayload) (Answer, error) {
 	v, err := s.visit(ctx, req, caller, Magic{})
 	if err != nil {
 		return Answer{}, err
 	}
-	if _, err := s.pool.Exec(ctx, "SELECT op.alias_v1($1, $2, $3)", caller.Client.ProjectID, a.ProfileID, a.Alias); err != nil {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var mergeID *int64
+		if err := tx.QueryRow(ctx, "SELECT op.merge_profiles_v1($1, $2, $3)", caller.Client.ProjectID, a.Alias, a.ProfileID).Scan(&mergeID); err != nil {
+			return err
+		}
+		return s.enqueueMerge(ctx, tx, mergeID)
+	})
+	if err != nil {
 		return Answer{}, dbErr(err)
 	}
 	return s.answer(ctx, caller, v)
