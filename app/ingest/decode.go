@@ -3,6 +3,9 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -66,18 +69,18 @@ type TrackPayload struct {
 
 // Magic holds the __ properties the server reads and removes.
 type Magic struct {
-	Path, Referrer, DeviceID, IP          string
-	Timestamp                             *time.Time
-	Revenue                               *int64
+	Path, Referrer, DeviceID, IP           string
+	Timestamp                              *time.Time
+	Revenue                                *int64
 	OS, OSVersion, Browser, BrowserVersion string
-	Device, Brand, Model                  string
+	Device, Brand, Model                   string
 }
 
 type IdentifyPayload struct {
-	ProfileID                            string
-	FirstName, LastName, Email, Avatar   string
-	Properties                           map[string]any
-	Magic                                Magic
+	ProfileID                          string
+	FirstName, LastName, Email, Avatar string
+	Properties                         map[string]any
+	Magic                              Magic
 }
 
 type CounterPayload struct {
@@ -106,16 +109,18 @@ func decodeJSON(data []byte) (map[string]any, error) {
 	if !utf8.Valid(data) {
 		return nil, invalid("body is not valid UTF-8")
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, invalid("body is empty: expected a JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return nil, invalid("body is not valid JSON: %s", jsonErr(err))
 	}
-	if dec.More() {
-		return nil, invalid("body has data after the JSON value")
-	}
-	if _, err := dec.Token(); err == nil {
+	// Only white space may follow the value. (dec.More and dec.Token miss a
+	// stray '}' or ']': More treats them as the end of a container.)
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) > 0 {
 		return nil, invalid("body has data after the JSON value")
 	}
 	obj, ok := v.(map[string]any)
@@ -126,12 +131,10 @@ func decodeJSON(data []byte) (map[string]any, error) {
 }
 
 func jsonErr(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "json: ")
-	if len(msg) > 120 {
-		msg = msg[:120]
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "it ends before the value is complete (truncated?)"
 	}
-	return msg
+	return clip(strings.TrimPrefix(err.Error(), "json: "), 120)
 }
 
 // DecodeTrack decodes and validates a POST /track body.
@@ -190,13 +193,15 @@ func DecodeLegacyEvent(data []byte) (*TrackPayload, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ts, ok := obj["timestamp"]; ok {
-		props, _ := obj["properties"].(map[string]any)
-		if props == nil {
-			props = map[string]any{}
+	if ts, ok := obj["timestamp"]; ok && ts != nil {
+		if obj["properties"] == nil {
+			obj["properties"] = map[string]any{}
 		}
-		props["__timestamp"] = ts
-		obj["properties"] = props
+		// A properties value that is not an object is left for
+		// decodeTrackPayload to refuse, not silently replaced.
+		if props, ok := obj["properties"].(map[string]any); ok {
+			props["__timestamp"] = ts
+		}
 	}
 	return decodeTrackPayload(obj)
 }
@@ -228,7 +233,7 @@ func decodeTrackPayload(p map[string]any) (*TrackPayload, error) {
 	if err := validateName(name); err != nil {
 		return nil, err
 	}
-	t.Name = name
+	t.Name = strings.TrimSpace(name)
 	var err error
 	if t.ProfileID, err = optID(p, "profileId"); err != nil {
 		return nil, err
@@ -243,8 +248,15 @@ func decodeTrackPayload(p map[string]any) (*TrackPayload, error) {
 }
 
 // validateName checks an event name: 1-80 printable characters; the
-// session events are the server's own.
+// session events are the server's own. Surrounding spaces are trimmed (by
+// the caller) but a newline or other control character anywhere, even at
+// an end, is refused.
 func validateName(name string) error {
+	for _, r := range name {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return invalid("name must not contain control characters or newlines")
+		}
+	}
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
@@ -253,11 +265,6 @@ func validateName(name string) error {
 		return invalid("name is longer than %d characters", MaxNameLength)
 	case name == "session_start" || name == "session_end":
 		return invalid("%s is reserved for the server", name)
-	}
-	for _, r := range name {
-		if unicode.IsControl(r) {
-			return invalid("name must not contain control characters or newlines")
-		}
 	}
 	return nil
 }
@@ -433,8 +440,9 @@ func optIDList(obj map[string]any, key string) ([]string, error) {
 		return nil, invalid("%s has more than %d entries", key, MaxGroups)
 	}
 	out := make([]string, 0, len(list))
-	for _, item := range list {
-		id, err := optID(map[string]any{key: item}, key)
+	for i, item := range list {
+		name := fmt.Sprintf("%s[%d]", key, i) // names the entry in a message
+		id, err := optID(map[string]any{name: item}, name)
 		if err != nil {
 			return nil, err
 		}
@@ -544,8 +552,31 @@ func checkValue(v any, depth int) error {
 			}
 		}
 	case json.Number:
-		f, err := x.Float64()
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return checkNumber(x)
+	}
+	return nil
+}
+
+// Bounds on a property number's literal. PostgreSQL keeps JSON numbers as
+// numeric, which refuses more than 16383 digits after the point (1e-16384,
+// or 0.000…1 written out): such a number must be a 400 here, not a failed
+// batch there.
+const (
+	maxNumberLength   = 100
+	maxNumberExponent = 1000
+)
+
+func checkNumber(n json.Number) error {
+	s := n.String()
+	if len(s) > maxNumberLength {
+		return invalid("a property number is longer than %d characters", maxNumberLength)
+	}
+	if f, err := n.Float64(); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return invalid("a property number is out of range")
+	}
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		exp, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
+		if err != nil || exp < -maxNumberExponent || exp > maxNumberExponent {
 			return invalid("a property number is out of range")
 		}
 	}
@@ -632,7 +663,18 @@ func parseTimestamp(v any) (time.Time, error) {
 		if err != nil {
 			return time.Time{}, invalid("__timestamp must be an ISO 8601 string or epoch milliseconds")
 		}
-		return time.UnixMilli(ms).UTC(), nil
+		// Epoch milliseconds reach ±292 million years; keep the time within
+		// what ISO 8601 (and encoding/json) can write. Beyond year 9999 it
+		// is the far future, which eventTime replaces with the server's time
+		// anyway; before year 1 it is refused as too old.
+		t := time.UnixMilli(ms).UTC()
+		switch {
+		case t.Year() > 9999:
+			t = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)
+		case t.Year() < 1:
+			return time.Time{}, invalid("__timestamp %d is more than a year in the past", ms)
+		}
+		return t, nil
 	}
 	return time.Time{}, invalid("__timestamp must be an ISO 8601 string or epoch milliseconds")
 }

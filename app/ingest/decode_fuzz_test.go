@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -49,6 +50,7 @@ var fzSeeds = []string{
 	`{"type":"track","payload":{"name":"x","properties":{"k":[{"\u0000":1}]}}}`,
 	`{"type":"track","payload":{"name":"x","properties":{"__timestamp":null,"__revenue":"1"}}}`,
 	`{"type":"track","payload":{"name":"x","properties":{"n":1e999}}}`,
+	`{"type":"track","payload":{"name":"x","properties":{"n":1e-16384,"m":[0e-99999],"o":{"p":1E+5}}}}`,
 	`{"type":"track","payload":{"name":"x","profileId":1.5}}`,
 	`{"type":"track","payload":{"name":"x","groups":[{},null,"a"]}}`,
 	`{"type":"track","payload":{"name":"x","properties":{"":1}}}`,
@@ -86,6 +88,9 @@ func FuzzDecodeTrack(f *testing.F) {
 		if b == nil {
 			t.Fatal("DecodeTrack returned neither a body nor an error")
 		}
+		if !utf8.Valid(data) || !json.Valid(data) {
+			t.Fatalf("accepted a body that is not one valid JSON value: %q", data)
+		}
 		fzCheckBody(t, b)
 	})
 }
@@ -112,6 +117,9 @@ func FuzzDecodeLegacyEvent(f *testing.F) {
 		}
 		if p == nil {
 			t.Fatal("DecodeLegacyEvent returned neither a payload nor an error")
+		}
+		if !utf8.Valid(data) || !json.Valid(data) {
+			t.Fatalf("accepted a body that is not one valid JSON value: %q", data)
 		}
 		fzCheckTrack(t, p)
 		fzCheckEncodes(t, p)
@@ -256,6 +264,42 @@ func fzCheckProps(t *testing.T, props map[string]any) {
 		}
 		if fzMagic[k] {
 			t.Fatalf("magic property %q left in properties", k)
+		}
+		fzCheckNumbers(t, props[k])
+	}
+}
+
+// fzCheckNumbers checks that every number fits PostgreSQL's numeric, which
+// jsonb stores numbers as: at most 16383 digits after the point, and (well
+// within) 131072 before it.
+func fzCheckNumbers(t *testing.T, v any) {
+	t.Helper()
+	switch x := v.(type) {
+	case json.Number:
+		s := strings.TrimLeft(x.String(), "-")
+		mant, exp := s, 0
+		if i := strings.IndexAny(s, "eE"); i >= 0 {
+			mant = s[:i]
+			e, err := strconv.Atoi(s[i+1:])
+			if err != nil {
+				t.Fatalf("number %q has an exponent out of int range", x)
+			}
+			exp = e
+		}
+		intPart, frac, _ := strings.Cut(mant, ".")
+		if scale := len(frac) - exp; scale > 16383 {
+			t.Fatalf("number %q has %d digits after the point: PostgreSQL refuses it", x, scale)
+		}
+		if weight := len(intPart) + exp; weight > 131072 {
+			t.Fatalf("number %q has %d digits before the point: PostgreSQL refuses it", x, weight)
+		}
+	case []any:
+		for _, item := range x {
+			fzCheckNumbers(t, item)
+		}
+	case map[string]any:
+		for _, item := range x {
+			fzCheckNumbers(t, item)
 		}
 	}
 }
