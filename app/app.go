@@ -36,6 +36,9 @@ Usage:
   tally psql [flags] [-- psql args]  psql against the configured database
   tally project create --name NAME [--org NAME] [--domain D]... [flags]
   tally project set --id ID [--domain D]... [--browser-revenue=true|false]
+  tally project filter add --id ID (--ip CIDR | --profile ID | --event NAME | --field F --op OP --value V)
+  tally project filter list --id ID
+  tally project filter remove --id ID --filter N
   tally geoip install [--city]       fetch the GeoIP databases into <data-dir>/geoip
   tally bench ingest [--events N] [--concurrency C] [--url URL]
 
@@ -305,6 +308,9 @@ func projectCmd(ctx context.Context, args, env []string, stdout, stderr io.Write
 		return errors.New("usage: tally project create --name NAME [--org NAME] [--domain D]... | tally project set --id ID [--domain D]... [--browser-revenue=BOOL]")
 	}
 	sub, args := args[0], args[1:]
+	if sub == "filter" {
+		return filterCmd(ctx, args, env, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("project "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	name := fs.String("name", "", "project name")
@@ -357,6 +363,72 @@ func projectCmd(ctx context.Context, args, env []string, stdout, stderr io.Write
 		return nil
 	}
 	return fmt.Errorf("unknown project command %q (create, set)", sub)
+}
+
+// filterCmd manages a project's traffic filters (what is never stored).
+func filterCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: tally project filter add|list|remove --id PROJECT ...")
+	}
+	action, args := args[0], args[1:]
+	fs := flag.NewFlagSet("project filter "+action, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	id := fs.String("id", "", "project id")
+	ip := fs.String("ip", "", "ignore an IP address or CIDR range")
+	profile := fs.String("profile", "", "ignore a profile id")
+	event := fs.String("event", "", "ignore events by name (* wildcards)")
+	field := fs.String("field", "", "ignore events whose field ("+strings.Join(projects.FilterFields, ", ")+", properties.<key>) ...")
+	op := fs.String("op", "", "... matches by "+strings.Join(projects.FilterOps, ", ")+" ...")
+	value := fs.String("value", "", "... this value")
+	filterID := fs.Int64("filter", 0, "filter id (remove)")
+	own, rest := splitFlags(fs, args)
+	if err := fs.Parse(own); err != nil {
+		return err
+	}
+	if *id == "" {
+		return errors.New("--id is required")
+	}
+	cfg, _, err := config.Parse("project filter", rest, env)
+	if err != nil {
+		return err
+	}
+	d, err := openDB(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	store := projects.NewStore(d.Pool)
+	enc := json.NewEncoder(stdout)
+	switch action {
+	case "add":
+		var f projects.Filter
+		switch {
+		case *ip != "":
+			f = projects.Filter{Kind: projects.FilterIP, Value: *ip}
+		case *profile != "":
+			f = projects.Filter{Kind: projects.FilterProfile, Value: *profile}
+		case *event != "":
+			f = projects.Filter{Kind: projects.FilterEvent, Value: *event}
+		case *field != "":
+			f = projects.Filter{Kind: projects.FilterEvent, Field: *field, Op: *op, Value: *value}
+		default:
+			return errors.New("say what to ignore: --ip, --profile, --event or --field/--op/--value")
+		}
+		added, err := store.AddFilter(ctx, *id, f)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(added)
+	case "list":
+		list, err := store.Filters(ctx, *id)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(list)
+	case "remove":
+		return store.RemoveFilter(ctx, *id, *filterID)
+	}
+	return fmt.Errorf("unknown filter action %q (add, list, remove)", action)
 }
 
 func geoipCmd(ctx context.Context, args, env []string, stderr io.Writer) error {

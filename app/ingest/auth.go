@@ -28,6 +28,7 @@ type clientCache struct {
 
 type cachedClient struct {
 	c       projects.Client
+	filters *filterSet
 	err     error // unknown clients are cached too, briefly
 	expires time.Time
 }
@@ -49,25 +50,28 @@ func newClientCache(store *projects.Store, now func() time.Time) *clientCache {
 		clients: map[uuid.UUID]cachedClient{}, secrets: map[secretKey]cachedSecret{}}
 }
 
-func (cc *clientCache) client(ctx context.Context, id uuid.UUID) (projects.Client, error) {
+// client returns a client and its compiled traffic filters. Changes to a
+// project (domains, filters) apply within the cache's TTL.
+func (cc *clientCache) client(ctx context.Context, id uuid.UUID) (projects.Client, *filterSet, error) {
 	now := cc.now()
 	cc.mu.Lock()
 	e, ok := cc.clients[id]
 	cc.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		return e.c, e.err
+		return e.c, e.filters, e.err
 	}
 	c, err := cc.store.Client(ctx, id)
 	if err != nil && errs.KindOf(err) != errs.NotFound {
-		return c, errs.Wrap(errs.Unavailable, err, "could not check the client, retry shortly")
+		return c, nil, errs.Wrap(errs.Unavailable, err, "could not check the client, retry shortly")
 	}
+	filters := compileFilters(c.Filters)
 	cc.mu.Lock()
 	if len(cc.clients) >= maxCachedEntries {
 		clear(cc.clients)
 	}
-	cc.clients[id] = cachedClient{c: c, err: err, expires: now.Add(cc.ttl)}
+	cc.clients[id] = cachedClient{c: c, filters: filters, err: err, expires: now.Add(cc.ttl)}
 	cc.mu.Unlock()
-	return c, err
+	return c, filters, err
 }
 
 // checkSecret verifies a secret against the client's hash, remembering the
@@ -99,6 +103,7 @@ func (cc *clientCache) checkSecret(c projects.Client, secret string) bool {
 // Caller is an authenticated request's client.
 type Caller struct {
 	Client     projects.Client
+	filters    *filterSet
 	WithSecret bool // a server-side caller: may set __ip and revenue, its IP headers are believed
 }
 
@@ -117,7 +122,7 @@ func (s *Service) authenticate(ctx context.Context, h http.Header, bodyID, bodyS
 	if err != nil {
 		return Caller{}, errs.E(errs.Unauthorized, "invalid client id")
 	}
-	c, err := s.clients.client(ctx, id)
+	c, filters, err := s.clients.client(ctx, id)
 	if err != nil {
 		if errs.KindOf(err) == errs.NotFound {
 			return Caller{}, errs.E(errs.Unauthorized, "unknown client id")
@@ -141,17 +146,17 @@ func (s *Service) authenticate(ctx context.Context, h http.Header, bodyID, bodyS
 		if !s.clients.checkSecret(c, secret) {
 			return Caller{}, errs.E(errs.Unauthorized, "wrong client secret")
 		}
-		return Caller{Client: c, WithSecret: true}, nil
+		return Caller{Client: c, filters: filters, WithSecret: true}, nil
 	}
 	if origin := h.Get("Origin"); origin != "" {
 		if !projects.OriginAllowed(origin, c.Domains) {
 			return Caller{}, errs.E(errs.Unauthorized, "origin not allowed for this client")
 		}
-		return Caller{Client: c}, nil
+		return Caller{Client: c, filters: filters}, nil
 	}
 	for _, d := range c.Domains {
 		if d == "*" {
-			return Caller{Client: c}, nil
+			return Caller{Client: c, filters: filters}, nil
 		}
 	}
 	return Caller{}, errs.E(errs.Unauthorized, "a client secret (server-side) or an allowed Origin (browser) is required")

@@ -74,6 +74,9 @@ type Magic struct {
 	Revenue                                *int64
 	OS, OSVersion, Browser, BrowserVersion string
 	Device, Brand, Model                   string
+	// Identify is an inline identify (__identify: {profileId, firstName, ...}):
+	// the event's visitor is identified, and the event is theirs.
+	Identify *IdentifyPayload
 }
 
 type IdentifyPayload struct {
@@ -632,6 +635,17 @@ func (m *Magic) set(key string, v any) (bool, error) {
 		if err == nil {
 			m.Timestamp = &t
 		}
+	case "__identify":
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return true, invalid("__identify must be an object with a profileId")
+		}
+		id, err := decodeIdentify(obj)
+		if err != nil {
+			return true, err
+		}
+		m.Identify = id
+		return true, nil
 	case "__revenue":
 		n, ok := v.(json.Number)
 		if !ok {

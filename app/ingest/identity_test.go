@@ -261,3 +261,21 @@ func TestIdentifyValidation(t *testing.T) {
 		t.Fatalf("not ready: %d", r.Status)
 	}
 }
+
+func TestInlineIdentifyOnAnEvent(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t)
+	h := env.BrowserHeaders("81.2.82.1")
+	res := env.Track(t, map[string]any{"type": "track", "payload": map[string]any{"name": "signed_up", "properties": map[string]any{
+		"plan": "pro", "__identify": map[string]any{"profileId": "inline-1", "email": "in@example.com", "firstName": "In"}}}}, h)
+	if res.Status != 200 {
+		t.Fatalf("%d %s", res.Status, res.Body)
+	}
+	var profile, props string
+	_ = env.Pool.QueryRow(context.Background(), `SELECT profile_id, properties::text FROM events WHERE name = 'signed_up'`).Scan(&profile, &props)
+	var email string
+	_ = env.Pool.QueryRow(context.Background(), `SELECT email FROM profiles WHERE id = 'inline-1'`).Scan(&email)
+	if profile != "inline-1" || email != "in@example.com" || props != `{"plan": "pro"}` {
+		t.Fatalf("event profile %q props %s, profile email %q", profile, props, email)
+	}
+}

@@ -139,9 +139,22 @@ func (s *Service) Track(ctx context.Context, req Request, caller Caller, t *Trac
 	if err != nil {
 		return Answer{}, err
 	}
+	if id := t.Magic.Identify; id != nil && t.ProfileID == "" {
+		t.ProfileID = id.ProfileID
+	}
 	row, err := s.buildRow(v, t)
 	if err != nil {
 		return Answer{}, err
+	}
+	// Filtered traffic is answered like stored traffic (the SDK carries on)
+	// and never written.
+	if caller.filters.ignoresVisitor(v.ip, t.ProfileID) || caller.filters.ignoresEvent(&row, t.Properties) {
+		return Answer{DeviceID: v.deviceID}, nil
+	}
+	if id := t.Magic.Identify; id != nil {
+		if err := s.identify(ctx, caller, v, id); err != nil {
+			return Answer{}, err
+		}
 	}
 	row.DedupKey = dedupKey(caller.Client.ProjectID, v.ip, v.ua, req.Body)
 	res, err := s.writer.Submit(ctx, row)
@@ -246,15 +259,26 @@ func (s *Service) Identify(ctx context.Context, req Request, caller Caller, p *I
 	if err != nil {
 		return Answer{}, err
 	}
+	if caller.filters.ignoresVisitor(v.ip, p.ProfileID) {
+		return Answer{DeviceID: v.deviceID}, nil
+	}
+	if err := s.identify(ctx, caller, v, p); err != nil {
+		return Answer{}, err
+	}
+	return s.answer(ctx, caller, v)
+}
+
+// identify validates and stores an identify, linking the visitor's device.
+func (s *Service) identify(ctx context.Context, caller Caller, v visitor, p *IdentifyPayload) error {
 	if p.Email != "" && !validEmail(p.Email) {
-		return Answer{}, invalid("email %q is not a valid address", clip(p.Email, 80))
+		return invalid("email %q is not a valid address", clip(p.Email, 80))
 	}
 	if p.Avatar != "" && !validURL(p.Avatar) {
-		return Answer{}, invalid("avatar must be an http(s) URL")
+		return invalid("avatar must be an http(s) URL")
 	}
 	props, err := json.Marshal(p.Properties)
 	if err != nil {
-		return Answer{}, invalid("properties cannot be encoded")
+		return invalid("properties cannot be encoded")
 	}
 	pid := caller.Client.ProjectID
 	// A browser that identifies brings its anonymous history along: its
@@ -276,9 +300,9 @@ func (s *Service) Identify(ctx context.Context, req Request, caller Caller, p *I
 		return s.enqueueMerge(ctx, tx, mergeID)
 	})
 	if err != nil {
-		return Answer{}, dbErr(err)
+		return dbErr(err)
 	}
-	return s.answer(ctx, caller, v)
+	return nil
 }
 
 // inTx runs fn in a transaction, retrying a deadlock (merges and ingest lock
@@ -310,6 +334,9 @@ func (s *Service) Counter(ctx context.Context, req Request, caller Caller, c *Co
 	v, err := s.visit(ctx, req, caller, Magic{})
 	if err != nil {
 		return Answer{}, err
+	}
+	if caller.filters.ignoresVisitor(v.ip, c.ProfileID) {
+		return Answer{DeviceID: v.deviceID}, nil
 	}
 	_, err = s.pool.Exec(ctx, "SELECT op.profile_increment_v1($1, $2, $3, $4)", caller.Client.ProjectID, c.ProfileID, c.Property, sign*c.Value)
 	if err != nil {
@@ -397,6 +424,9 @@ func dbErr(err error) error {
 			return errs.E(errs.NotFound, "profile not found")
 		case "TLNAN":
 			return errs.E(errs.Invalid, "%s", pgErr.Message)
+		}
+		if strings.HasPrefix(pgErr.Code, "22") { // a value the database cannot store
+			return errs.Wrap(errs.Invalid, err, "a value cannot be stored: "+pgErr.Message)
 		}
 		return errs.Wrap(errs.Internal, err, "database error")
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -231,6 +232,19 @@ func (w *Writer) flush(batch []*pending) {
 		return
 	}
 	results, err := w.commit(batch)
+	if isDataError(err) && len(batch) > 1 {
+		// One event the database refuses must not fail its neighbours:
+		// commit them one by one, and only the bad one gets the error.
+		for _, p := range batch {
+			w.flush([]*pending{p})
+		}
+		return
+	}
+	if isDataError(err) {
+		w.log.Warn("event refused by the database", "err", err)
+		w.fail(batch, errs.Wrap(errs.Invalid, err, "the event has a value the database cannot store"))
+		return
+	}
 	if err != nil {
 		if isConnError(err) {
 			w.downUntil.Store(time.Now().Add(time.Second).UnixNano())
@@ -339,6 +353,16 @@ func (w *Writer) ensurePartitions(rows []Row) {
 	if _, err := w.pool.Exec(ctx, "SELECT op.ensure_partitions_v1($1, $2)", lo, hi); err != nil {
 		w.log.Error("creating partitions", "err", err)
 	}
+}
+
+// isDataError tells an error caused by the data (a value out of range, an
+// invalid string) from one caused by the database being unwell.
+func isDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return strings.HasPrefix(pgErr.Code, "22") || (strings.HasPrefix(pgErr.Code, "23") && pgErr.Code != "23514")
 }
 
 // isConnError tells a database that is down or unreachable from a query error.

@@ -36,6 +36,7 @@ type Client struct {
 	Domains             []string
 	AllowBrowserRevenue bool
 	Revoked             bool
+	Filters             []Filter // the project's traffic filters
 }
 
 // Created is what `project create` prints: the secret appears here once.
@@ -181,9 +182,11 @@ func (s *Store) Client(ctx context.Context, id uuid.UUID) (Client, error) {
 	var projectID *string
 	err := s.pool.QueryRow(ctx, `
 		SELECT c.id, c.organization_id, c.project_id, c.type, c.secret_hash, c.revoked_at IS NOT NULL,
-		       coalesce(p.domains, '{}'), coalesce(p.allow_browser_revenue, false)
+		       coalesce(p.domains, '{}'), coalesce(p.allow_browser_revenue, false),
+		       coalesce((SELECT jsonb_agg(jsonb_build_object('id', f.id, 'kind', f.kind, 'field', f.field, 'op', f.op, 'value', f.value) ORDER BY f.id)
+		                 FROM project_filters f WHERE f.project_id = c.project_id), '[]')
 		FROM clients c LEFT JOIN projects p ON p.id = c.project_id
-		WHERE c.id = $1`, id).Scan(&c.ID, &c.OrganizationID, &projectID, &c.Type, &secret, &c.Revoked, &c.Domains, &c.AllowBrowserRevenue)
+		WHERE c.id = $1`, id).Scan(&c.ID, &c.OrganizationID, &projectID, &c.Type, &secret, &c.Revoked, &c.Domains, &c.AllowBrowserRevenue, &c.Filters)
 	if err == pgx.ErrNoRows {
 		return Client{}, errs.E(errs.NotFound, "unknown client")
 	}
