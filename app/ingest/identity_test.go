@@ -279,3 +279,36 @@ func TestInlineIdentifyOnAnEvent(t *testing.T) {
 		t.Fatalf("event profile %q props %s, profile email %q", profile, props, email)
 	}
 }
+
+func TestGroups(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t)
+	ctx := context.Background()
+	h := env.ServerHeaders()
+	send := func(typ string, payload map[string]any) {
+		t.Helper()
+		if r := env.Track(t, map[string]any{"type": typ, "payload": payload}, h); r.Status != 200 {
+			t.Fatalf("%s: %d %s", typ, r.Status, r.Body)
+		}
+	}
+	send("group", map[string]any{"id": "acme", "type": "company", "name": "Acme", "properties": map[string]any{"seats": 10}})
+	send("group", map[string]any{"id": "acme", "type": "company", "name": "Acme Inc", "properties": map[string]any{"plan": "pro"}})
+	send("assign_group", map[string]any{"profileId": "u1", "groupIds": []string{"acme", "beta"}})
+	send("assign_group", map[string]any{"profileId": "u1", "groupIds": []string{"acme"}})
+	send("track", map[string]any{"name": "report_run", "profileId": "u1", "groups": []string{"acme"}})
+
+	var name, props string
+	_ = env.Pool.QueryRow(ctx, `SELECT name, properties::text FROM groups WHERE id = 'acme'`).Scan(&name, &props)
+	if name != "Acme Inc" || props != `{"plan": "pro", "seats": 10}` {
+		t.Fatalf("group %q %s", name, props)
+	}
+	var groups, eventGroups []string
+	_ = env.Pool.QueryRow(ctx, `SELECT groups FROM profiles WHERE id = 'u1'`).Scan(&groups)
+	_ = env.Pool.QueryRow(ctx, `SELECT groups FROM events WHERE name = 'report_run'`).Scan(&eventGroups)
+	if fmt.Sprint(groups) != "[acme beta]" || fmt.Sprint(eventGroups) != "[acme]" {
+		t.Fatalf("profile groups %v, event groups %v", groups, eventGroups)
+	}
+	if r := env.Track(t, map[string]any{"type": "group", "payload": map[string]any{"id": "x"}}, h); r.Status != 400 {
+		t.Fatalf("group without type and name: %d", r.Status)
+	}
+}
