@@ -4,3 +4,4 @@
 {{ template "sessions.sql" . }}
 {{ template "profiles.sql" . }}
 {{ template "timescale.sql" . }}
+{{ template "profile_queries.sql" . }}
