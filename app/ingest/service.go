@@ -404,6 +404,9 @@ func (s *Service) DeviceID(ctx context.Context, req Request, caller Caller) (Ans
 
 // answer returns the device id and its live session, if any.
 func (s *Service) answer(ctx context.Context, caller Caller, v visitor) (Answer, error) {
+	if v.device.Device == "server" || v.device.Device == "" {
+		return Answer{DeviceID: v.deviceID}, nil // server-side callers have no sessions
+	}
 	var sid *uuid.UUID
 	if err := s.pool.QueryRow(ctx, "SELECT op.current_session_v1($1, $2)", caller.Client.ProjectID, v.deviceID).Scan(&sid); err != nil {
 		return Answer{}, dbErr(err)
