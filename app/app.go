@@ -237,19 +237,26 @@ func migrateCmd(ctx context.Context, args, env []string, stderr io.Writer) error
 }
 
 func psqlCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
-	// Everything after the tally flags goes to psql; "--" separates them
-	// when needed.
+	// tally's own flags come first; everything else (or everything after
+	// "--") goes to psql.
 	var own, rest []string
-	for i, a := range args {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
 		if a == "--" {
-			own, rest = args[:i], args[i+1:]
+			rest = append(rest, args[i+1:]...)
 			break
 		}
-		if !strings.HasPrefix(a, "--listen") && !strings.HasPrefix(a, "--data-dir") && !strings.HasPrefix(a, "--database-url") {
-			own, rest = args[:i], args[i:]
-			break
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "--") && (name == "listen" || name == "data-dir" || name == "database-url") {
+			own = append(own, a)
+			if !hasValue && i+1 < len(args) {
+				own = append(own, args[i+1])
+				i++
+			}
+			continue
 		}
-		own = args[:i+1]
+		rest = append(rest, args[i:]...)
+		break
 	}
 	cfg, _, err := config.Parse("psql", own, env)
 	if err != nil {

@@ -27,8 +27,10 @@ func TestRiverClosesIdleSessionsOnSchedule(t *testing.T) {
 	if _, err := pool.Exec(ctx, "SELECT * FROM op.ingest_v1($1::jsonb)", batch); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `UPDATE sessions SET started_at = now() - interval '40 minutes', last_event_at = now() - interval '40 minutes'`); err != nil {
-		t.Fatal(err)
+	for _, table := range []string{"sessions", "session_heads"} {
+		if _, err := pool.Exec(ctx, `UPDATE `+table+` SET started_at = now() - interval '40 minutes', last_event_at = now() - interval '40 minutes'`); err != nil {
+			t.Fatal(err)
+		}
 	}
 	client, err := jobs.Start(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -58,8 +58,9 @@ DECLARE
     cur_sid uuid;
     cur_start timestamptz;
     cur_last timestamptz;
-    hp text[] := '{}';
-    hd text[] := '{}';
+    cur_tid tid;
+    ht tid[] := '{}';
+    replaced uuid[] := '{}';
     hs uuid[] := '{}';
     hst timestamptz[] := '{}';
     hl timestamptz[] := '{}';
@@ -81,10 +82,15 @@ BEGIN
         SELECT e.ord,
                e.dedup_key IS NOT NULL AND (
                    e.ord <> min(e.ord) OVER (PARTITION BY e.dedup_key)
-                   OR EXISTS (SELECT 1 FROM ingest_dedup d
-                              WHERE d.key = decode(e.dedup_key, 'hex')
-                                AND d.created_at > now_ts - dedup_window)) AS is_dup
+                   OR coalesce(k.created_at > now_ts - dedup_window, false)) AS is_dup
         FROM unnest(evs) e
+        -- One primary-key probe per event whatever the statistics say. The
+        -- window test stays outside: a planner that believes no row is
+        -- recent (stale statistics) would otherwise scan the created_at
+        -- index, i.e. the whole window, for every event, or hash it all.
+        LEFT JOIN LATERAL (SELECT d.created_at FROM ingest_dedup d
+                           WHERE d.key = decode(e.dedup_key, 'hex')
+                           LIMIT 1) k ON true
     ) x;
 
     -- Just after the daily salt rotation a visitor's id changes; keep the
@@ -122,16 +128,15 @@ BEGIN
     LOOP
         IF cur_device IS DISTINCT FROM r.device_id OR cur_project IS DISTINCT FROM r.project_id THEN
             IF cur_sid IS NOT NULL THEN
-                hp := array_append(hp, cur_project);
-                hd := array_append(hd, cur_device);
+                ht := array_append(ht, cur_tid);
                 hs := array_append(hs, cur_sid);
                 hst := array_append(hst, cur_start);
                 hl := array_append(hl, cur_last);
             END IF;
             cur_project := r.project_id;
             cur_device := r.device_id;
-            cur_sid := NULL; cur_start := NULL; cur_last := NULL;
-            SELECT h.session_id, h.started_at, h.last_event_at INTO cur_sid, cur_start, cur_last
+            cur_sid := NULL; cur_start := NULL; cur_last := NULL; cur_tid := NULL;
+            SELECT h.ctid, h.session_id, h.started_at, h.last_event_at INTO cur_tid, cur_sid, cur_start, cur_last
             FROM session_heads h
             WHERE h.project_id = r.project_id AND h.device_id = r.device_id
             FOR UPDATE;
@@ -143,6 +148,9 @@ BEGIN
             cur_last := greatest(cur_last, r.created_at);
             cur_start := least(cur_start, r.created_at);
         ELSIF r.opens_session AND r.created_at > now_ts - interval '15 minutes' THEN
+            IF cur_sid IS NOT NULL THEN
+                replaced := array_append(replaced, cur_sid); -- its visitor moved on: it has ended
+            END IF;
             cur_sid := gen_random_uuid();
             cur_start := r.created_at;
             cur_last := r.created_at;
@@ -151,17 +159,19 @@ BEGIN
         END IF;
     END LOOP;
     IF cur_sid IS NOT NULL THEN
-        hp := array_append(hp, cur_project);
-        hd := array_append(hd, cur_device);
+        ht := array_append(ht, cur_tid);
         hs := array_append(hs, cur_sid);
         hst := array_append(hst, cur_start);
         hl := array_append(hl, cur_last);
     END IF;
 
+    -- By ctid: the rows are locked (FOR UPDATE above) so their ctids hold,
+    -- and a TID scan is the plan whatever the statistics say (by key, a
+    -- plan cached while the table was small hash-joins a full scan).
     UPDATE session_heads h
     SET session_id = u.sid, started_at = u.st, last_event_at = u.la
-    FROM unnest(hp, hd, hs, hst, hl) AS u(p, d, sid, st, la)
-    WHERE h.project_id = u.p AND h.device_id = u.d;
+    FROM unnest(ht, hs, hst, hl) AS u(t, sid, st, la)
+    WHERE h.ctid = u.t;
 
     INSERT INTO events (
         id, project_id, name, device_id, profile_id, session_id, created_at,
@@ -248,6 +258,12 @@ BEGIN
         exit_origin = CASE WHEN excluded.exit_path IS NOT NULL AND excluded.last_event_at >= s.last_event_at
                            THEN excluded.exit_origin ELSE s.exit_origin END;
 
+    -- Sessions replaced by a new one of the same device end now (the close
+    -- job only sees the sessions that devices' heads still point at).
+    IF cardinality(replaced) > 0 THEN
+        PERFORM op.end_sessions_v1(replaced);
+    END IF;
+
     -- Profiles: anonymous ones for browsing devices, and the ids sites give;
     -- last seen and the latest context, written at most once a minute.
     INSERT INTO profiles AS p (project_id, id, is_external, first_seen_at, last_seen_at,
@@ -257,6 +273,10 @@ BEGIN
            e.country, e.region, e.city, e.os, e.browser, e.device, e.brand, e.model
     FROM unnest(evs) e
     WHERE NOT dup[e.ord] AND (e.opens_session OR prof[e.ord] <> dev[e.ord])
+      -- Seen within the minute: nothing to write, and no row lock to take.
+      AND NOT EXISTS (SELECT 1 FROM profiles x
+                      WHERE x.project_id = e.project_id AND x.id = prof[e.ord]
+                        AND x.last_seen_at >= e.created_at - interval '1 minute')
     ORDER BY e.project_id, prof[e.ord], e.created_at DESC
     ON CONFLICT (project_id, id) DO UPDATE SET
         last_seen_at = excluded.last_seen_at,
@@ -293,7 +313,9 @@ BEGIN
            CASE WHEN dup[e.ord] THEN d.session_id ELSE sid[e.ord] END,
            dup[e.ord]
     FROM unnest(evs) e
-    LEFT JOIN ingest_dedup d ON dup[e.ord] AND d.key = decode(e.dedup_key, 'hex')
+    LEFT JOIN LATERAL (SELECT d.device_id, d.session_id FROM ingest_dedup d
+                       WHERE dup[e.ord] AND d.key = decode(e.dedup_key, 'hex')
+                       LIMIT 1) d ON true
     ORDER BY e.ord;
 END
 $fn$;

@@ -1,33 +1,14 @@
--- op.close_sessions_v1 ends the sessions idle for longer than `idle`: it
--- marks them ended, stores their session_end event (duration, bounce) and
--- forgets the device's head. Run every minute by River; returns how many it
--- closed (at most max_rows; call again while it returns max_rows).
---
--- It never waits for a lock (SKIP LOCKED): a session a writer is touching
--- is closed next time, and the job cannot deadlock with ingest.
-CREATE OR REPLACE FUNCTION op.close_sessions_v1(idle interval DEFAULT '30 minutes', max_rows integer DEFAULT 5000)
+-- op.end_sessions_v1 ends the given open sessions: it marks them ended
+-- and stores their session_end event (duration, bounce). Returns how many.
+CREATE OR REPLACE FUNCTION op.end_sessions_v1(ids uuid[])
 RETURNS integer
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    closed integer;
+    n integer;
 BEGIN
-    DELETE FROM session_heads h
-    USING (SELECT project_id, device_id FROM session_heads
-           WHERE last_event_at < now() - idle OR session_id IS NULL
-           ORDER BY project_id, device_id
-           LIMIT max_rows
-           FOR UPDATE SKIP LOCKED) x
-    WHERE h.project_id = x.project_id AND h.device_id = x.device_id;
-
-    WITH c AS (
-        SELECT id FROM sessions
-        WHERE ended_at IS NULL AND last_event_at < now() - idle
-        ORDER BY last_event_at
-        LIMIT max_rows
-        FOR UPDATE SKIP LOCKED
-    ), u AS (
+    WITH u AS (
         UPDATE sessions s SET ended_at = s.last_event_at
-        FROM c WHERE s.id = c.id
+        WHERE s.id = ANY (ids) AND s.ended_at IS NULL
         RETURNING s.*
     )
     INSERT INTO events (
@@ -46,8 +27,39 @@ BEGIN
            u.duration,
            jsonb_build_object('bounce', u.is_bounce, 'screenViews', u.screen_view_count, 'events', u.event_count)
     FROM u;
-    GET DIAGNOSTICS closed = ROW_COUNT;
-    RETURN closed;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$fn$;
+
+-- op.close_sessions_v1 ends the sessions idle for longer than `idle`: it
+-- forgets the devices' heads and ends the sessions they pointed at. Run
+-- every minute by River; returns how many it closed (at most max_rows; call
+-- again while it returns max_rows). The heads are few (the devices active
+-- in the last half hour), so they are scanned rather than indexed: an
+-- index on last_event_at would make every ingest update of a head non-HOT.
+--
+-- It never waits for a lock (SKIP LOCKED): a head a writer holds is closed
+-- next time, and the job cannot deadlock with ingest.
+CREATE OR REPLACE FUNCTION op.close_sessions_v1(idle interval DEFAULT '30 minutes', max_rows integer DEFAULT 5000)
+RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    ids uuid[];
+BEGIN
+    WITH h AS (
+        SELECT project_id, device_id FROM session_heads
+        WHERE last_event_at < now() - idle OR session_id IS NULL
+        ORDER BY project_id, device_id
+        LIMIT max_rows
+        FOR UPDATE SKIP LOCKED
+    ), gone AS (
+        DELETE FROM session_heads x USING h
+        WHERE x.project_id = h.project_id AND x.device_id = h.device_id
+        RETURNING x.session_id
+    )
+    SELECT coalesce(array_agg(session_id) FILTER (WHERE session_id IS NOT NULL), '{}') INTO ids FROM gone;
+    RETURN op.end_sessions_v1(ids);
 END
 $fn$;
 

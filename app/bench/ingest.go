@@ -16,6 +16,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"time"
 )
@@ -81,6 +82,9 @@ func IngestCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// The generator shares the machine with the server: collect garbage
+	// less often (its heap is a few MB).
+	debug.SetGCPercent(400)
 	res, err := Ingest(ctx, o, env, stderr)
 	if err != nil {
 		return err
@@ -166,9 +170,39 @@ func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer
 
 	fmt.Fprintf(stderr, "bench: measuring, %d events over %d connections\n", o.Events, o.Concurrency)
 	load.Label, load.First, load.Events = "ingest", int64(o.Warmup)+1, int64(o.Events)
+	commits0 := int64(-1)
+	if dbURL != "" {
+		commits0, _ = Commits(ctx, dbURL)
+	}
+	self0 := SelfCPU()
+	var cpu0 CPU
+	if pid > 0 {
+		cpu0, _ = ProcessCPU(pid)
+	}
 	m, err := load.Run(ctx)
 	if err != nil {
 		return Result{}, err
+	}
+	if m.Acked > 0 {
+		// Processor time per event does not depend on what else the
+		// machine runs, unlike events per second: it is the number to
+		// compare across changes on a shared machine.
+		perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(m.Acked) }
+		self := perEvent(SelfCPU() - self0)
+		line := fmt.Sprintf("bench: CPU per event: load generator %.0f µs", self)
+		if cpu1, err := ProcessCPU(pid); pid > 0 && err == nil {
+			srv, pg := perEvent(cpu1.Own-cpu0.Own), perEvent(cpu1.Descendants-cpu0.Descendants)
+			line += fmt.Sprintf(", server %.0f µs, server's children (PostgreSQL) %.0f µs; all together: %.0f ev/s per core",
+				srv, pg, 1e6/(srv+pg+self))
+		}
+		fmt.Fprintln(stderr, line)
+	}
+	if commits0 >= 0 {
+		// Includes the server's other transactions (River, readiness),
+		// a handful a second: a slight underestimate of the batch size.
+		if c, err := Commits(ctx, dbURL); err == nil && c > commits0 {
+			fmt.Fprintf(stderr, "bench: %d database commits, %.1f acknowledged events per commit\n", c-commits0, float64(m.Acked)/float64(c-commits0))
+		}
 	}
 	res := Result{
 		Events: m.Sent, Acknowledged: m.Acked, Errors: m.Errors, Stored: -1, RSSMB: -1,

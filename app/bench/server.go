@@ -268,6 +268,25 @@ func CountStored(ctx context.Context, dbURL, projectID, runID string, warmup int
 	return run, all, err
 }
 
+// Commits reads the database's committed transactions so far: across a
+// phase, acknowledged events / commits estimates the writer's batch size.
+func Commits(ctx context.Context, dbURL string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	// The statistics are a snapshot per transaction: clear it to see now.
+	var n int64
+	if _, err := conn.Exec(ctx, "SELECT pg_stat_clear_snapshot()"); err != nil {
+		return 0, err
+	}
+	err = conn.QueryRow(ctx, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").Scan(&n)
+	return n, err
+}
+
 // ProjectOfClient looks up a client's project (--url mode).
 func ProjectOfClient(ctx context.Context, dbURL, clientID string) (string, error) {
 	conn, err := pgx.Connect(ctx, dbURL)
@@ -283,4 +302,78 @@ func ProjectOfClient(ctx context.Context, dbURL, clientID string) (string, error
 		return "", fmt.Errorf("client %s has no project", clientID)
 	}
 	return *pid, nil
+}
+
+// clockTick is USER_HZ, the unit of the times in /proc/<pid>/stat (100 on
+// every Linux architecture Go supports).
+const clockTick = 10 * time.Millisecond
+
+// CPU is the processor time used so far by a process and by its descendants.
+type CPU struct {
+	Own         time.Duration // the process itself
+	Descendants time.Duration // its live descendants, and the children they reaped
+}
+
+// ProcessCPU reads /proc for pid and its descendants (for the server: the
+// embedded postmaster and its backends).
+func ProcessCPU(pid int) (CPU, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return CPU{}, err
+	}
+	type stat struct {
+		ppid int
+		cpu  time.Duration // utime+stime+cutime+cstime
+		own  time.Duration // utime+stime
+	}
+	procs := map[int]stat{}
+	children := map[int][]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name is in parentheses and may contain spaces.
+		i := bytes.LastIndexByte(data, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(data[i+1:]))
+		if len(f) < 15 { // state ppid ... utime(12) stime(13) cutime(14) cstime(15), 1-based after ')'
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		var t [4]int64
+		for j := range t {
+			t[j], _ = strconv.ParseInt(f[11+j], 10, 64)
+		}
+		procs[p] = stat{ppid: ppid, own: time.Duration(t[0]+t[1]) * clockTick, cpu: time.Duration(t[0]+t[1]+t[2]+t[3]) * clockTick}
+		children[ppid] = append(children[ppid], p)
+	}
+	root, ok := procs[pid]
+	if !ok {
+		return CPU{}, fmt.Errorf("no process %d", pid)
+	}
+	c := CPU{Own: root.own, Descendants: root.cpu - root.own}
+	stack := append([]int(nil), children[pid]...)
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		c.Descendants += procs[p].cpu
+		stack = append(stack, children[p]...)
+	}
+	return c, nil
+}
+
+// SelfCPU is this process's processor time.
+func SelfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -74,8 +74,8 @@ var settings = []setting{
 	{"log-format", "TALLY_LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
 	{"ingest-queue", "TALLY_INGEST_QUEUE", "20000", "events that may wait for the writer before ingest answers 503", num(func(c *Config) *int { return &c.IngestQueue })},
 	{"ingest-batch", "TALLY_INGEST_BATCH", "256", "most events committed in one transaction", num(func(c *Config) *int { return &c.IngestBatch })},
-	{"ingest-writers", "TALLY_INGEST_WRITERS", "4", "concurrent writer transactions", num(func(c *Config) *int { return &c.IngestWriters })},
-	{"ingest-max-wait", "TALLY_INGEST_MAX_WAIT", "2ms", "how long a batch waits to fill before it commits", dur(func(c *Config) *time.Duration { return &c.IngestMaxWait })},
+	{"ingest-writers", "TALLY_INGEST_WRITERS", "2", "concurrent writer transactions", num(func(c *Config) *int { return &c.IngestWriters })},
+	{"ingest-max-wait", "TALLY_INGEST_MAX_WAIT", "5ms", "how long a batch waits to fill before it commits", dur(func(c *Config) *time.Duration { return &c.IngestMaxWait })},
 	{"shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", "25s", "how long a stop waits for in-flight requests and the ingest drain", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 }
 

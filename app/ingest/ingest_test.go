@@ -293,6 +293,17 @@ func TestIdleSessionsCloseWithSessionEnd(t *testing.T) {
 	if n, _ := jobs.CloseSessions(ctx, env.Pool); n != 0 {
 		t.Fatalf("closed %d live sessions", n)
 	}
+
+	// A visitor back after 30 minutes, before the job ran: the old session
+	// ends right away (with its session_end) and a new one starts.
+	expire(t, env)
+	var c answer
+	env.Track(t, screenView("https://example.com/third", "", ""), h).JSON(t, &c)
+	var ended int
+	_ = env.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE name = 'session_end' AND session_id = $1`, b.SessionID).Scan(&ended)
+	if c.SessionID == b.SessionID || ended != 1 {
+		t.Fatalf("returning visitor: session %s (was %s), session_end stored %d times", c.SessionID, b.SessionID, ended)
+	}
 }
 
 func TestSessionsSurviveRestartAndAreSharedBetweenProcesses(t *testing.T) {
