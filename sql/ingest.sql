@@ -205,23 +205,33 @@ BEGIN
         FROM unnest(evs) e
         WHERE NOT dup[e.ord] AND sid[e.ord] IS NOT NULL
     ), agg AS (
+        -- Plain aggregates only: an ordered aggregate sorts per group, and
+        -- that cost dominated the whole batch. Firsts and lasts come from
+        -- DISTINCT ON below.
         SELECT b.session_id,
-               (array_agg(b.prof_id ORDER BY b.created_at DESC))[1] AS profile_id,
                min(b.created_at) AS started_at,
                max(b.created_at) AS last_event_at,
                count(*) AS event_count,
                count(*) FILTER (WHERE b.name = 'screen_view') AS screen_views,
-               coalesce(sum(b.revenue), 0) AS revenue,
-               (array_agg(b.path ORDER BY b.created_at) FILTER (WHERE b.name = 'screen_view'))[1] AS entry_path,
-               (array_agg(b.origin ORDER BY b.created_at) FILTER (WHERE b.name = 'screen_view'))[1] AS entry_origin,
-               (array_agg(b.path ORDER BY b.created_at DESC) FILTER (WHERE b.name = 'screen_view'))[1] AS exit_path,
-               (array_agg(b.origin ORDER BY b.created_at DESC) FILTER (WHERE b.name = 'screen_view'))[1] AS exit_origin
+               coalesce(sum(b.revenue), 0) AS revenue
         FROM b
         GROUP BY b.session_id
-    ), f AS (
+    ), f AS (  -- each session's first event: its context
         SELECT DISTINCT ON (b.session_id) b.*
         FROM b
         ORDER BY b.session_id, b.created_at, b.ord
+    ), l AS (  -- its latest event: its profile
+        SELECT DISTINCT ON (b.session_id) b.session_id, b.prof_id
+        FROM b
+        ORDER BY b.session_id, b.created_at DESC, b.ord DESC
+    ), sv_in AS (  -- first and last page views: entry and exit
+        SELECT DISTINCT ON (b.session_id) b.session_id, b.path, b.origin
+        FROM b WHERE b.name = 'screen_view'
+        ORDER BY b.session_id, b.created_at, b.ord
+    ), sv_out AS (
+        SELECT DISTINCT ON (b.session_id) b.session_id, b.path, b.origin
+        FROM b WHERE b.name = 'screen_view'
+        ORDER BY b.session_id, b.created_at DESC, b.ord DESC
     )
     INSERT INTO sessions AS s (
         id, project_id, device_id, profile_id, started_at, last_event_at, duration,
@@ -230,14 +240,18 @@ BEGIN
         referrer, referrer_name, referrer_type, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
         country, region, city, latitude, longitude,
         os, os_version, browser, browser_version, device, brand, model)
-    SELECT a.session_id, f.project_id, f.dev_id, a.profile_id, a.started_at, a.last_event_at,
+    SELECT a.session_id, f.project_id, f.dev_id, l.prof_id, a.started_at, a.last_event_at,
            (extract(epoch FROM a.last_event_at - a.started_at) * 1000)::bigint,
            a.event_count, a.screen_views, a.event_count <= 1, a.revenue,
-           a.entry_path, a.entry_origin, a.exit_path, a.exit_origin,
+           sv_in.path, sv_in.origin, sv_out.path, sv_out.origin,
            f.referrer, f.referrer_name, f.referrer_type, f.utm_source, f.utm_medium, f.utm_campaign, f.utm_term, f.utm_content,
            f.country, f.region, f.city, f.latitude, f.longitude,
            f.os, f.os_version, f.browser, f.browser_version, f.device, f.brand, f.model
-    FROM agg a JOIN f USING (session_id)
+    FROM agg a
+    JOIN f USING (session_id)
+    JOIN l USING (session_id)
+    LEFT JOIN sv_in USING (session_id)
+    LEFT JOIN sv_out USING (session_id)
     ORDER BY a.session_id
     ON CONFLICT (id) DO UPDATE SET
         profile_id = CASE WHEN excluded.profile_id <> excluded.device_id THEN excluded.profile_id ELSE s.profile_id END,
