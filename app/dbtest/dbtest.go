@@ -92,6 +92,27 @@ func start() {
 	if startErr == nil && want == "1" && !timescale {
 		startErr = fmt.Errorf("TALLY_TEST_TIMESCALE=1 but TimescaleDB is not available")
 	}
+	if startErr != nil {
+		return
+	}
+	pool.Close()
+	// CREATE DATABASE ... TEMPLATE needs the template to have no sessions;
+	// TimescaleDB's background scheduler would otherwise keep connecting to it.
+	admin, err := db.NewPool(ctx, server.ConnString("postgres"), 1)
+	if err != nil {
+		startErr = err
+		return
+	}
+	defer admin.Close()
+	for _, q := range []string{
+		"ALTER DATABASE " + templateDB + " WITH ALLOW_CONNECTIONS false IS_TEMPLATE true",
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + templateDB + "' AND pid <> pg_backend_pid()",
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			startErr = err
+			return
+		}
+	}
 }
 
 // Server returns the test binary's cluster, starting it on first use.
