@@ -65,10 +65,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, useTimescale bool, log *sl
 	if err != nil {
 		return false, err
 	}
+	// Data before LoadMigrations: tern renders the templates as it loads them.
+	m.Data = map[string]any{"timescale": timescale}
 	if err := m.LoadMigrations(migrations.FS); err != nil {
 		return false, err
 	}
-	m.Data = map[string]any{"timescale": timescale}
 	m.OnStart = func(seq int32, name, _, _ string) { log.Info("applying migration", "seq", seq, "name", name) }
 	if err := m.Migrate(ctx); err != nil {
 		return false, fmt.Errorf("schema migration: %w", err)
