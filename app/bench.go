@@ -12,11 +12,15 @@ import (
 // benchCmd runs the benchmarks (see app/bench).
 func benchCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: tally bench ingest [--events N] [--concurrency C] [--warmup N] [--url URL --client-id ID [--client-secret S] [--database-url URL] [--pid PID]] [--cpuprofile FILE]")
+		return errors.New("usage: tally bench ingest [--events N] [--concurrency C] [--warmup N] [--url URL --client-id ID [--client-secret S] [--database-url URL] [--pid PID]] [--cpuprofile FILE] | identify [--ops N] [--concurrency C] [--profiles P] | merge [--history N] [--events E] [--concurrency C]")
 	}
 	switch args[0] {
 	case "ingest":
 		return bench.IngestCmd(ctx, args[1:], env, stdout, stderr)
+	case "identify":
+		return bench.IdentifyCmd(ctx, args[1:], env, stdout, stderr)
+	case "merge":
+		return bench.MergeCmd(ctx, args[1:], env, stdout, stderr)
 	}
-	return fmt.Errorf("unknown benchmark %q (ingest)", args[0])
+	return fmt.Errorf("unknown benchmark %q (ingest, identify, merge)", args[0])
 }

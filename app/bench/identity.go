@@ -20,9 +20,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +50,7 @@ type IdentifyResult struct {
 // IdentifyOptions configure `bench identify`.
 type IdentifyOptions struct {
 	Ops, Concurrency, Profiles int
+	IdentifyPct                int // share of identify among the operations, the rest increments
 }
 
 // counterProps are the properties the increments add to. Identifies never
@@ -61,14 +65,15 @@ func IdentifyCmd(ctx context.Context, args, env []string, stdout, stderr io.Writ
 	fs.IntVar(&o.Ops, "ops", 100_000, "operations in the measured phase (half identify, half increment)")
 	fs.IntVar(&o.Concurrency, "concurrency", 64, "concurrent connections (one request in flight on each)")
 	fs.IntVar(&o.Profiles, "profiles", 5000, "profiles created by identify before measuring (the pool the operations pick from)")
+	fs.IntVar(&o.IdentifyPct, "identify-pct", 50, "percentage of identify among the operations (the rest are increments)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.Ops < 1 || o.Concurrency < 1 || o.Profiles < 1 {
-		return errors.New("--ops, --concurrency and --profiles must be positive")
+	if o.Ops < 1 || o.Concurrency < 1 || o.Profiles < 1 || o.IdentifyPct < 0 || o.IdentifyPct > 100 {
+		return errors.New("--ops, --concurrency and --profiles must be positive, --identify-pct 0..100")
 	}
 	debug.SetGCPercent(400)
 	res, err := Identify(ctx, o, env, stderr)
@@ -312,34 +317,172 @@ func startProject(ctx context.Context, env []string, stderr io.Writer) (c *Child
 type projectInfo struct{ ID, ClientID, Secret string }
 
 // cpuMeter reports processor time per operation across a phase: the load
-// generator, the server and its children (PostgreSQL).
+// generator, the server and its descendants (PostgreSQL), user and system.
 type cpuMeter struct {
-	pid    int
-	self0  time.Duration
-	child0 CPU
-	at     time.Time
+	pid      int
+	self0    time.Duration
+	child0   procTimes
+	machine0 time.Duration
+	at       time.Time
 }
 
 func startCPU(pid int) cpuMeter {
 	m := cpuMeter{pid: pid, self0: SelfCPU(), at: time.Now()}
-	m.child0, _ = ProcessCPU(pid)
+	m.child0, _ = readProcTimes(pid)
+	m.machine0, _ = machineBusy()
 	return m
+}
+
+// machineBusy is the processor time all processes of the machine have used
+// since boot (/proc/stat, idle and iowait excluded): on a shared machine it
+// shows how much of it the benchmark did not get.
+func machineBusy() (time.Duration, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("unexpected /proc/stat")
+	}
+	var busy int64
+	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * clockTick, nil
 }
 
 // line describes the phase's CPU per op and the share of the machine used.
 func (m cpuMeter) line(ops int64, unit string) string {
 	wall := time.Since(m.at)
 	self := SelfCPU() - m.self0
-	c, err := ProcessCPU(m.pid)
+	c, err := readProcTimes(m.pid)
 	if err != nil || ops <= 0 {
 		return fmt.Sprintf("load generator %.1fs CPU", self.Seconds())
 	}
-	srv, pg := c.Own-m.child0.Own, c.Descendants-m.child0.Descendants
+	d := c.sub(m.child0)
+	srv, pg := d.ownUser+d.ownSys, d.descUser+d.descSys
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(ops) }
-	return fmt.Sprintf("CPU per %s: server %.0f µs, PostgreSQL %.0f µs, load generator %.0f µs (%.0f %s/s per core); "+
+	line := fmt.Sprintf("CPU per %s: server %.0f µs (%.0f%% system), PostgreSQL %.0f µs (%.0f%% system), load generator %.0f µs (%.0f %s/s per core); "+
 		"busy cores over %.1fs: server %.2f, PostgreSQL %.2f, generator %.2f",
-		unit, per(srv), per(pg), per(self), 1e6/(per(srv)+per(pg)+per(self)), unit,
+		unit, per(srv), pct(d.ownSys, srv), per(pg), pct(d.descSys, pg), per(self), 1e6/(per(srv)+per(pg)+per(self)), unit,
 		wall.Seconds(), srv.Seconds()/wall.Seconds(), pg.Seconds()/wall.Seconds(), self.Seconds()/wall.Seconds())
+	if busy, err := machineBusy(); err == nil && m.machine0 > 0 {
+		others := (busy - m.machine0 - srv - pg - self).Seconds() / wall.Seconds()
+		line += fmt.Sprintf(", other processes and steal %.2f (of %d cores)", max(others, 0), runtime.NumCPU())
+	}
+	return line
+}
+
+func pct(part, whole time.Duration) float64 {
+	if whole <= 0 {
+		return 0
+	}
+	return 100 * float64(part) / float64(whole)
+}
+
+// procTimes is a process's user and system time and its descendants'
+// (live ones, and the children they reaped), from /proc/<pid>/stat.
+type procTimes struct {
+	ownUser, ownSys, descUser, descSys time.Duration
+}
+
+func (a procTimes) sub(b procTimes) procTimes {
+	return procTimes{a.ownUser - b.ownUser, a.ownSys - b.ownSys, a.descUser - b.descUser, a.descSys - b.descSys}
+}
+
+func readProcTimes(pid int) (procTimes, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return procTimes{}, err
+	}
+	type stat struct{ user, sys, cuser, csys time.Duration }
+	procs := map[int]stat{}
+	children := map[int][]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(data, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(data[i+1:]))
+		if len(f) < 15 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		var t [4]time.Duration
+		for j := range t {
+			n, _ := strconv.ParseInt(f[11+j], 10, 64)
+			t[j] = time.Duration(n) * clockTick
+		}
+		procs[p] = stat{t[0], t[1], t[2], t[3]}
+		children[ppid] = append(children[ppid], p)
+	}
+	root, ok := procs[pid]
+	if !ok {
+		return procTimes{}, fmt.Errorf("no process %d", pid)
+	}
+	pt := procTimes{ownUser: root.user, ownSys: root.sys, descUser: root.cuser, descSys: root.csys}
+	stack := append([]int(nil), children[pid]...)
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		s := procs[p]
+		pt.descUser += s.user + s.cuser
+		pt.descSys += s.sys + s.csys
+		stack = append(stack, children[p]...)
+	}
+	return pt, nil
+}
+
+// walStats are PostgreSQL's WAL counters (pg_stat_wal).
+type walStats struct {
+	records, fpi, bytes, writes, syncs int64
+	commits                            int64
+}
+
+func readWAL(ctx context.Context, dbURL string) (walStats, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return walStats{}, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var w walStats
+	if _, err := conn.Exec(ctx, "SELECT pg_stat_clear_snapshot()"); err != nil {
+		return w, err
+	}
+	err = conn.QueryRow(ctx, `
+		SELECT w.wal_records, w.wal_fpi, w.wal_bytes::bigint, w.wal_write, w.wal_sync, d.xact_commit
+		FROM pg_stat_wal w, pg_stat_database d WHERE d.datname = current_database()`).
+		Scan(&w.records, &w.fpi, &w.bytes, &w.writes, &w.syncs, &w.commits)
+	return w, err
+}
+
+// walLine describes the WAL written for ops operations over wall.
+func walLine(before, after walStats, ops int64, wall time.Duration) string {
+	if ops <= 0 || wall <= 0 {
+		return ""
+	}
+	syncs := after.syncs - before.syncs
+	commits := after.commits - before.commits
+	line := fmt.Sprintf("WAL: %d commits (%.2f ops each), %d flushes (%.0f/s, %.1f commits each), %.0f bytes and %.2f full-page images per op",
+		commits, float64(ops)/float64(max(commits, 1)), syncs, float64(syncs)/wall.Seconds(), float64(commits)/float64(max(syncs, 1)),
+		float64(after.bytes-before.bytes)/float64(ops), float64(after.fpi-before.fpi)/float64(ops))
+	return line
 }
 
 // Identify runs the identify benchmark; progress goes to stderr.
@@ -371,7 +514,7 @@ func Identify(ctx context.Context, o IdentifyOptions, env []string, stderr io.Wr
 	// caches it, instead of every connection of the warmup at once.
 	first := identifyBody(nil, rand.New(rand.NewPCG(1, 2)), profileID(0), 0)
 	if status, answer, err := postTrack(ctx, client, c.URL, header, first); err != nil || status != http.StatusOK {
-		return IdentifyResult{}, fmt.Errorf("first identify: status %d %s: %v", status, answer, err)
+		return IdentifyResult{}, requestErr("first identify", status, answer, err)
 	}
 
 	warm := opsRun{client: client, url: c.URL, header: header, concurrency: o.Concurrency, ops: int64(o.Profiles), seed: 7,
@@ -392,7 +535,7 @@ func Identify(ctx context.Context, o IdentifyOptions, env []string, stderr io.Wr
 	measure := warm
 	measure.ops, measure.seed, measure.label = int64(o.Ops), 42, "identify"
 	measure.pick = func(rng *rand.Rand, _ int64) profileOp {
-		if rng.IntN(2) == 0 {
+		if rng.IntN(100) < o.IdentifyPct {
 			return profileOp{kind: opIdentify}
 		}
 		return profileOp{kind: opIncrement, counter: rng.IntN(2)}
@@ -405,15 +548,15 @@ func Identify(ctx context.Context, o IdentifyOptions, env []string, stderr io.Wr
 		return incrementBody(buf, profile, counterProps[op.counter])
 	}
 	fmt.Fprintf(stderr, "bench: measuring, %d operations over %d connections\n", o.Ops, o.Concurrency)
-	commits0, _ := Commits(ctx, c.DatabaseURL())
+	wal0, walErr := readWAL(ctx, c.DatabaseURL())
 	cpu := startCPU(c.Pid())
 	m, err := measure.run(ctx)
 	if err != nil {
 		return IdentifyResult{}, err
 	}
 	fmt.Fprintln(stderr, "bench: "+cpu.line(m.Acked, "op"))
-	if commits1, err := Commits(ctx, c.DatabaseURL()); err == nil && commits0 > 0 && commits1 > commits0 {
-		fmt.Fprintf(stderr, "bench: %d database commits, %.2f acknowledged ops per commit\n", commits1-commits0, float64(m.Acked)/float64(commits1-commits0))
+	if wal1, err := readWAL(ctx, c.DatabaseURL()); err == nil && walErr == nil {
+		fmt.Fprintln(stderr, "bench: "+walLine(wal0, wal1, m.Acked, m.Wall))
 	}
 	secs := m.Wall.Seconds()
 	res := IdentifyResult{
@@ -477,6 +620,13 @@ func postTrack(ctx context.Context, client *http.Client, base string, header htt
 	return res.StatusCode, answer, err
 }
 
+func requestErr(what string, status int, answer []byte, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: status %d: %s", what, status, bytes.TrimSpace(answer))
+}
+
 func printJSON(w io.Writer, v any) error {
 	line, err := json.Marshal(v)
 	if err != nil {
@@ -488,13 +638,13 @@ func printJSON(w io.Writer, v any) error {
 
 // MergeResult is the one JSON line `bench merge` prints.
 type MergeResult struct {
-	History                  int64   `json:"history"`
-	MergeSeconds             float64 `json:"merge_seconds"` // -1: not finished in time
-	EventsMoved              int64   `json:"events_moved"`
-	BaselineEventsPerSec     float64 `json:"baseline_events_per_sec"`
-	DuringMergeEventsPerSec  float64 `json:"during_merge_events_per_sec"`
-	ThroughputChangePct      float64 `json:"throughput_change_pct"`
-	Errors                   int64   `json:"errors"`
+	History                 int64   `json:"history"`
+	MergeSeconds            float64 `json:"merge_seconds"` // -1: not finished in time
+	EventsMoved             int64   `json:"events_moved"`
+	BaselineEventsPerSec    float64 `json:"baseline_events_per_sec"`
+	DuringMergeEventsPerSec float64 `json:"during_merge_events_per_sec"`
+	ThroughputChangePct     float64 `json:"throughput_change_pct"`
+	Errors                  int64   `json:"errors"`
 }
 
 // MergeOptions configure `bench merge`.
@@ -552,6 +702,13 @@ func (a *ackCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 	return res, err
 }
 
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the transport.
+func (a *ackCounter) CloseIdleConnections() {
+	if c, ok := a.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // Merge runs the merge benchmark; progress goes to stderr.
 func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) (MergeResult, error) {
 	c, p, stop, err := startProject(ctx, env, stderr)
@@ -581,7 +738,7 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 	status, answer, err := postTrack(ctx, client, c.URL, mergeHeader,
 		[]byte(`{"type":"track","payload":{"name":"screen_view","properties":{"__path":"https://`+Site+`/pricing","__title":"Pricing"}}}`))
 	if err != nil || status != http.StatusOK {
-		return MergeResult{}, fmt.Errorf("first browser event: status %d %s: %v", status, answer, err)
+		return MergeResult{}, requestErr("first browser event", status, answer, err)
 	}
 	var ids struct {
 		DeviceID string `json:"deviceId"`
@@ -614,14 +771,14 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 	gen := NewGenerator(GenOptions{Seed: 3, RunID: randomHex(4), Header: browser})
 	load := Load{Client: client, URL: c.URL, Gen: gen, Concurrency: o.Concurrency, Seed: 42,
 		Progress: stderr, Every: 2 * time.Second}
-	var errors int64
+	var loadErrors int64
 	phase := func(label string, first int64, events int) (Outcome, error) {
 		load.Label, load.First, load.Events = label, first, int64(events)
 		out, err := load.Run(ctx)
 		if err != nil {
 			return out, err
 		}
-		errors += out.Errors
+		loadErrors += out.Errors
 		if out.Errors > 0 {
 			fmt.Fprintf(stderr, "bench %s: errors by status: %s (first transport error: %q)\n", label, out.StatusLine(), out.FirstErr)
 		}
@@ -671,12 +828,17 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 	}
 
 	identify := []byte(`{"type":"identify","payload":{"profileId":"merged-user","firstName":"Merged","email":"merged@example.com"}}`)
-	status, answer, err = postTrack(ctx, &http.Client{Transport: counter.rt}, c.URL, mergeHeader, identify)
+	// On a connection of its own: the load's are all busy.
+	single := NewClient(1)
+	defer single.CloseIdleConnections()
+	status, answer, err = postTrack(ctx, single, c.URL, mergeHeader, identify)
 	if err != nil || status != http.StatusOK {
-		return MergeResult{}, fmt.Errorf("identify: status %d %s: %v", status, answer, err)
+		return MergeResult{}, requestErr("identify", status, answer, err)
 	}
 	identified := time.Now()
 	acked0 := counter.acked.Load()
+	winCPU := startCPU(c.Pid())
+	var winCPULine string
 	fmt.Fprintln(stderr, "bench: identify acknowledged; waiting for the merge job")
 
 	// Poll the merge's row (cheap) rather than count the device's events
@@ -706,7 +868,7 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 		err := conn.QueryRow(ctx, `
 			SELECT events_moved, created_at, finished_at FROM profile_merges
 			WHERE project_id = $1 AND from_id = $2 ORDER BY id DESC LIMIT 1`, p.ID, device).Scan(&moved, &created, &fin)
-		if err != nil && !errors_Is(err, pgx.ErrNoRows) {
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return MergeResult{}, fmt.Errorf("poll the merge: %w", err)
 		}
 		now := time.Now()
@@ -715,6 +877,7 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 			dbSeconds = fin.Sub(created).Seconds()
 			if windowEnd.IsZero() {
 				windowEnd, acked1 = now, counter.acked.Load()
+				winCPULine = winCPU.line(acked1-acked0, "event")
 			}
 			break
 		}
@@ -738,11 +901,10 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 	fmt.Fprintf(stderr, "bench: phase B %.0f ev/s over the whole phase, p50 %.2f ms, p99 %.2f ms; %s\n",
 		float64(b.Acked)/b.Wall.Seconds(), b.Percentile(0.5), b.Percentile(0.99), cpu.line(b.Acked, "event"))
 
-	res := MergeResult{History: int64(o.History), MergeSeconds: -1, EventsMoved: moved, Errors: errors,
+	res := MergeResult{History: int64(o.History), MergeSeconds: -1, EventsMoved: moved, Errors: loadErrors,
 		BaselineEventsPerSec: round(baseline, 1)}
 	if windowEnd.IsZero() { // the merge did not finish: measure until the load ended
-		windowEnd, acked1 = loadEnd.at, b.Acked
-		acked1 = counter.acked.Load()
+		windowEnd, acked1 = loadEnd.at, counter.acked.Load()
 	}
 	// Ingest throughput while the merge ran: the acknowledged events from
 	// the identify's answer until the merge finished (or the load ended).
@@ -750,6 +912,9 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 	if win := windowEnd.Sub(identified); win > 500*time.Millisecond {
 		during = float64(acked1-acked0) / win.Seconds()
 		fmt.Fprintf(stderr, "bench: during the merge (%.1fs window): %d events acknowledged, %.0f ev/s\n", win.Seconds(), acked1-acked0, during)
+		if winCPULine != "" {
+			fmt.Fprintln(stderr, "bench: during the merge: "+winCPULine)
+		}
 	}
 	res.DuringMergeEventsPerSec = round(during, 1)
 	if baseline > 0 {
@@ -772,10 +937,16 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 	if left != 0 || merged != before {
 		fmt.Fprintln(stderr, "bench: WARNING: the merge did not move exactly the device's events")
 	}
+	// Autovacuum of the rewritten partitions would compete with ingest too:
+	// say whether it ran inside the measured window.
+	var vacuums, analyzes int64
+	if err := conn.QueryRow(ctx, `
+		SELECT coalesce(sum(autovacuum_count), 0)::bigint, coalesce(sum(autoanalyze_count), 0)::bigint
+		FROM pg_stat_user_tables WHERE relname LIKE 'events%'`).Scan(&vacuums, &analyzes); err == nil {
+		fmt.Fprintf(stderr, "bench: events partitions: %d autovacuums, %d autoanalyzes so far\n", vacuums, analyzes)
+	}
 	return res, nil
 }
-
-func errors_Is(err, target error) bool { return errors.Is(err, target) }
 
 // seedHistory writes n events of an anonymous device, spread over the past
 // 20 days, straight through op.ingest_v1 in batches of 5,000.

@@ -285,13 +285,17 @@ func (s *Service) identify(ctx context.Context, caller Caller, v visitor, p *Ide
 	// device joins the profile (server-side identifies have no device of the
 	// person's to link).
 	linkDevice := v.device.Device != "server" && v.device.Device != ""
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT op.identify_v1($1, $2, $3, $4, $5, $6, $7, $8)",
-			pid, p.ProfileID, nullable(p.FirstName), nullable(p.LastName), nullable(p.Email), nullable(p.Avatar), props, v.now); err != nil {
-			return err
+	const identifySQL = "SELECT op.identify_v1($1, $2, $3, $4, $5, $6, $7, $8)"
+	args := []any{pid, p.ProfileID, nullable(p.FirstName), nullable(p.LastName), nullable(p.Email), nullable(p.Avatar), props, v.now}
+	if !linkDevice { // one statement: no transaction round trips
+		if _, err := s.pool.Exec(ctx, identifySQL, args...); err != nil {
+			return dbErr(err)
 		}
-		if !linkDevice {
-			return nil
+		return nil
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, identifySQL, args...); err != nil {
+			return err
 		}
 		var mergeID *int64
 		if err := tx.QueryRow(ctx, "SELECT op.link_device_v1($1, $2, $3)", pid, v.deviceID, p.ProfileID).Scan(&mergeID); err != nil {
