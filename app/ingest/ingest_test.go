@@ -453,3 +453,23 @@ func postJSON(env *apptest.Env, body []byte) (int, error) {
 	res.Body.Close()
 	return res.StatusCode, nil
 }
+
+// A queued event from months ago has a partition to land in; one from the
+// future is stored at the server's time.
+func TestTimestampsAcrossTheAcceptedRange(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t)
+	old := time.Now().Add(-300 * 24 * time.Hour).UTC().Truncate(time.Millisecond)
+	for _, ts := range []any{old.Format(time.RFC3339Nano), old.UnixMilli()} {
+		res := env.Track(t, map[string]any{"type": "track", "payload": map[string]any{"name": "queued",
+			"properties": map[string]any{"__timestamp": ts}}}, env.ServerHeaders())
+		if res.Status != 200 {
+			t.Fatalf("timestamp %v: %d %s", ts, res.Status, res.Body)
+		}
+	}
+	var n int
+	_ = env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE name = 'queued' AND created_at = $1`, old).Scan(&n)
+	if n != 2 {
+		t.Fatalf("stored %d events at %v, want 2", n, old)
+	}
+}
