@@ -140,7 +140,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		return nil, err
 	}
 	svc := ingest.NewService(ingest.Options{
-		Pool: d.Pool, Writer: writer, Jobs: river, Projects: projects.NewStore(d.Pool), Geo: geo, TrustedProxies: proxies, Logger: log,
+		Pool: d.Pool, Writer: writer, Jobs: river, Projects: projects.NewStore(d.Pool), Geo: geo, TrustedProxies: proxies,
+		RateLimit: cfg.IngestRateLimit, Logger: log,
 	})
 	if err := river.Start(context.WithoutCancel(ctx)); err != nil {
 		_ = writer.Close(ctx)

@@ -29,6 +29,7 @@ type Config struct {
 	IngestBatch     int           // TALLY_INGEST_BATCH: most events in one commit
 	IngestWriters   int           // TALLY_INGEST_WRITERS: concurrent writer transactions
 	IngestMaxWait   time.Duration // TALLY_INGEST_MAX_WAIT: how long a batch may wait to fill
+	IngestRateLimit int           // TALLY_INGEST_RATE_LIMIT: requests per second per client IP without a secret (0: off)
 	ShutdownTimeout time.Duration // TALLY_SHUTDOWN_TIMEOUT: how long SIGTERM waits for the drain
 }
 
@@ -76,6 +77,7 @@ var settings = []setting{
 	{"ingest-batch", "TALLY_INGEST_BATCH", "256", "most events committed in one transaction", num(func(c *Config) *int { return &c.IngestBatch })},
 	{"ingest-writers", "TALLY_INGEST_WRITERS", "2", "concurrent writer transactions", num(func(c *Config) *int { return &c.IngestWriters })},
 	{"ingest-max-wait", "TALLY_INGEST_MAX_WAIT", "5ms", "how long a batch waits to fill before it commits", dur(func(c *Config) *time.Duration { return &c.IngestMaxWait })},
+	{"ingest-rate-limit", "TALLY_INGEST_RATE_LIMIT", "100", "requests per second per client IP from browsers (0: no limit)", num(func(c *Config) *int { return &c.IngestRateLimit })},
 	{"shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", "25s", "how long a stop waits for in-flight requests and the ingest drain", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 }
 
@@ -145,7 +147,7 @@ func (c Config) validate() error {
 	if c.Timescale != "auto" && c.Timescale != "off" {
 		errs = append(errs, fmt.Errorf("TALLY_TIMESCALE must be auto or off, not %q", c.Timescale))
 	}
-	if c.IngestQueue < 1 || c.IngestBatch < 1 || c.IngestWriters < 1 || c.IngestMaxWait < 0 {
+	if c.IngestQueue < 1 || c.IngestBatch < 1 || c.IngestWriters < 1 || c.IngestMaxWait < 0 || c.IngestRateLimit < 0 {
 		errs = append(errs, errors.New("ingest queue, batch and writers must be positive"))
 	}
 	if c.DatabaseURL != "" {

@@ -21,10 +21,21 @@ type clientCache struct {
 	ttl   time.Duration
 	now   func() time.Time
 
-	mu      sync.Mutex
-	clients map[uuid.UUID]cachedClient
-	secrets map[secretKey]cachedSecret
+	mu       sync.Mutex
+	clients  map[uuid.UUID]cachedClient
+	secrets  map[secretKey]cachedSecret
+	failures map[uuid.UUID]failureWindow
 }
+
+// failureWindow counts a client's wrong secrets in the current minute:
+// each distinct wrong secret costs an argon2id, so a flood of random ones
+// is refused before it costs anything.
+type failureWindow struct {
+	start time.Time
+	count int
+}
+
+const maxSecretFailuresPerMinute = 20
 
 type cachedClient struct {
 	c       projects.Client
@@ -47,7 +58,8 @@ const maxCachedEntries = 100_000
 
 func newClientCache(store *projects.Store, now func() time.Time) *clientCache {
 	return &clientCache{store: store, ttl: 30 * time.Second, now: now,
-		clients: map[uuid.UUID]cachedClient{}, secrets: map[secretKey]cachedSecret{}}
+		clients: map[uuid.UUID]cachedClient{}, secrets: map[secretKey]cachedSecret{},
+		failures: map[uuid.UUID]failureWindow{}}
 }
 
 // client returns a client and its compiled traffic filters. Changes to a
@@ -78,26 +90,46 @@ func (cc *clientCache) client(ctx context.Context, id uuid.UUID) (projects.Clien
 // answer (right or wrong) for a while: a server-side SDK sends its secret
 // with every event, and a wrong secret hammered at us must not cost an
 // argon2id each time.
-func (cc *clientCache) checkSecret(c projects.Client, secret string) bool {
+func (cc *clientCache) checkSecret(c projects.Client, secret string) (bool, error) {
 	if c.SecretHash == "" {
-		return false
+		return false, nil
 	}
 	key := secretKey{client: c.ID, sum: sha256.Sum256([]byte(secret + "\x00" + c.SecretHash))}
 	now := cc.now()
 	cc.mu.Lock()
 	e, ok := cc.secrets[key]
+	f := cc.failures[c.ID]
 	cc.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		return e.ok
+		return e.ok, nil
+	}
+	if now.Sub(f.start) < time.Minute && f.count >= maxSecretFailuresPerMinute {
+		return false, errs.E(errs.RateLimited, "too many wrong client secrets, retry in a minute")
 	}
 	valid := projects.CheckSecret(secret, c.SecretHash)
 	cc.mu.Lock()
 	if len(cc.secrets) >= maxCachedEntries {
 		clear(cc.secrets)
+		clear(cc.failures)
 	}
-	cc.secrets[key] = cachedSecret{ok: valid, expires: now.Add(5 * time.Minute)}
+	// A right secret is remembered long: a flood of wrong ones must not
+	// lock out the backend that knows it. (Revocation is checked on the
+	// client, whose cache is short.)
+	ttl := 5 * time.Minute
+	if valid {
+		ttl = time.Hour
+	}
+	cc.secrets[key] = cachedSecret{ok: valid, expires: now.Add(ttl)}
+	if !valid {
+		f = cc.failures[c.ID]
+		if now.Sub(f.start) >= time.Minute {
+			f = failureWindow{start: now}
+		}
+		f.count++
+		cc.failures[c.ID] = f
+	}
 	cc.mu.Unlock()
-	return valid
+	return valid, nil
 }
 
 // Caller is an authenticated request's client.
@@ -143,7 +175,11 @@ func (s *Service) authenticate(ctx context.Context, h http.Header, bodyID, bodyS
 		secret = bodySecret
 	}
 	if secret != "" {
-		if !s.clients.checkSecret(c, secret) {
+		ok, err := s.clients.checkSecret(c, secret)
+		if err != nil {
+			return Caller{}, err
+		}
+		if !ok {
 			return Caller{}, errs.E(errs.Unauthorized, "wrong client secret")
 		}
 		return Caller{Client: c, filters: filters, WithSecret: true}, nil

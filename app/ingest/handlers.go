@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"tally/app/enrich"
 	"tally/app/errs"
 )
 
@@ -61,6 +62,10 @@ type ingestFunc func(ctx context.Context, r *http.Request, body []byte) (reply, 
 func (s *Service) handle(fn ingestFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
+		if s.limited(w, r) {
+			s.writeError(w, r, errs.E(errs.RateLimited, "too many requests from this address, slow down"))
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 		defer cancel()
 		var body []byte
@@ -84,6 +89,18 @@ func (s *Service) handle(fn ingestFunc) http.HandlerFunc {
 		}
 		writeJSON(w, rep.status, rep.body)
 	}
+}
+
+// limited applies the per-IP limit to browser traffic. Callers with a client
+// secret (a backend relaying many visitors from one address) are not
+// limited here; wrong secrets are limited per client instead (auth.go).
+func (s *Service) limited(w http.ResponseWriter, r *http.Request) bool {
+	if s.limiter == nil || firstHeader(r.Header, "openpanel-client-secret", "mixan-client-secret") != "" {
+		return false
+	}
+	peer := enrich.ClientIP(nil, r.RemoteAddr, false)
+	ip := enrich.ClientIP(r.Header, r.RemoteAddr, s.proxies.Contains(peer))
+	return s.limiter.OnLimit(w, r, ip.String())
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

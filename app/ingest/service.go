@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/httprate"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,6 +42,7 @@ type Service struct {
 	ua      *enrich.UAParser
 	geo     *enrich.GeoDB
 	proxies enrich.TrustedProxies
+	limiter *httprate.RateLimiter // per client IP, browser requests; nil: none
 	log     *slog.Logger
 	Now     func() time.Time // injectable clock
 }
@@ -53,6 +55,7 @@ type Options struct {
 	Projects       *projects.Store
 	Geo            *enrich.GeoDB // may be nil: no geo
 	TrustedProxies enrich.TrustedProxies
+	RateLimit      int // requests per second per client IP without a secret; 0: none
 	Logger         *slog.Logger
 	Now            func() time.Time
 }
@@ -62,10 +65,14 @@ func NewService(o Options) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{
+	s := &Service{
 		pool: o.Pool, jobs: o.Jobs, writer: o.Writer, clients: newClientCache(o.Projects, now), salts: newSalts(o.Pool),
 		ua: enrich.NewUAParser(50_000), geo: o.Geo, proxies: o.TrustedProxies, log: o.Logger, Now: now,
 	}
+	if o.RateLimit > 0 {
+		s.limiter = httprate.NewRateLimiter(o.RateLimit, time.Second)
+	}
+	return s
 }
 
 // Request is what the pipeline needs of an HTTP request.
