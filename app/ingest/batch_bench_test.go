@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -17,7 +19,7 @@ import (
 
 // BenchmarkIngestBatch measures op.ingest_v1 alone (PostgreSQL's share of
 // ingest): batches of 28 screen views from 20,000 visitors, the batch size
-// the writer forms at 64 connections. Run:
+// the writer forms at 64 connections (TALLY_BENCH_BATCH sets another). Run:
 //
 //	go test ./app/ingest -run '^$' -bench IngestBatch -benchtime 300x
 func BenchmarkIngestBatch(b *testing.B) {
@@ -27,7 +29,10 @@ func BenchmarkIngestBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	const size = 28
+	size := 28
+	if n, err := strconv.Atoi(os.Getenv("TALLY_BENCH_BATCH")); err == nil && n > 0 {
+		size = n
+	}
 	batch := func() []byte {
 		rows := make([]ingest.Row, size)
 		for i := range rows {
