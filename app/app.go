@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -210,6 +212,13 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	cfg, _, err := config.Parse("serve", args, env)
 	if err != nil {
 		return err
+	}
+	// The server's live heap is small and its allocation rate high (every
+	// event is decoded, enriched and encoded), so the default GC target
+	// collects very often: 400 cut the server's CPU per event by a sixth in
+	// `bench ingest` for about 35 MB more memory. GOGC still overrides it.
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }) {
+		debug.SetGCPercent(400)
 	}
 	log := newLogger(cfg, stderr)
 	s, err := Start(ctx, cfg, log)
