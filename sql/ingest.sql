@@ -59,11 +59,7 @@ DECLARE
     cur_start timestamptz;
     cur_last timestamptz;
     cur_tid tid;
-    ht tid[] := '{}';
     replaced uuid[] := '{}';
-    hs uuid[] := '{}';
-    hst timestamptz[] := '{}';
-    hl timestamptz[] := '{}';
     expected integer;
     written integer;
 BEGIN
@@ -107,10 +103,14 @@ BEGIN
     -- Each event's profile: the id the site gave, or else the device,
     -- resolved through merges (an identified visitor's later anonymous
     -- events belong to them).
+    -- (LATERAL ... LIMIT 1 here and below: a key probe per event whatever
+    -- the statistics said when the plan was cached; plans made while a
+    -- table was small otherwise hash a full scan of it in every batch.)
     SELECT array_agg(coalesce(i.profile_id, e.profile_id, dev[e.ord]) ORDER BY e.ord) INTO prof
     FROM unnest(evs) e
-    LEFT JOIN profile_identities i
-           ON i.project_id = e.project_id AND i.alias_id = coalesce(e.profile_id, dev[e.ord]);
+    LEFT JOIN LATERAL (SELECT pi.profile_id FROM profile_identities pi
+                       WHERE pi.project_id = e.project_id AND pi.alias_id = coalesce(e.profile_id, dev[e.ord])
+                       LIMIT 1) i ON true;
 
     -- Heads for devices that may open a session, created in sorted order.
     INSERT INTO session_heads (project_id, device_id)
@@ -144,10 +144,9 @@ BEGIN
     LOOP
         IF cur_device IS DISTINCT FROM r.device_id OR cur_project IS DISTINCT FROM r.project_id THEN
             IF cur_sid IS NOT NULL THEN
-                ht := array_append(ht, cur_tid);
-                hs := array_append(hs, cur_sid);
-                hst := array_append(hst, cur_start);
-                hl := array_append(hl, cur_last);
+                -- By ctid (the row is locked, so it holds): always a TID scan.
+                UPDATE session_heads SET session_id = cur_sid, started_at = cur_start, last_event_at = cur_last
+                WHERE ctid = cur_tid;
             END IF;
             cur_project := r.project_id;
             cur_device := r.device_id;
@@ -174,19 +173,9 @@ BEGIN
         END IF;
     END LOOP;
     IF cur_sid IS NOT NULL THEN
-        ht := array_append(ht, cur_tid);
-        hs := array_append(hs, cur_sid);
-        hst := array_append(hst, cur_start);
-        hl := array_append(hl, cur_last);
+        UPDATE session_heads SET session_id = cur_sid, started_at = cur_start, last_event_at = cur_last
+        WHERE ctid = cur_tid;
     END IF;
-
-    -- By ctid: the rows are locked (FOR UPDATE above) so their ctids hold,
-    -- and a TID scan is the plan whatever the statistics say (by key, a
-    -- plan cached while the table was small hash-joins a full scan).
-    UPDATE session_heads h
-    SET session_id = u.sid, started_at = u.st, last_event_at = u.la
-    FROM unnest(ht, hs, hst, hl) AS u(t, sid, st, la)
-    WHERE h.ctid = u.t;
 
     INSERT INTO events (
         id, project_id, name, device_id, profile_id, session_id, created_at,
@@ -294,7 +283,10 @@ BEGIN
     END IF;
 
     -- Profiles: anonymous ones for browsing devices, and the ids sites give;
-    -- last seen and the latest context, written at most once a minute.
+    -- last seen and the latest context, written at most once a minute. (A
+    -- freshness probe before the insert would skip the row locks, but its
+    -- plan, cached while the table was small, can pick the last-seen index
+    -- and walk every recent profile; the arbiter index cannot go wrong.)
     INSERT INTO profiles AS p (project_id, id, is_external, first_seen_at, last_seen_at,
                                country, region, city, os, browser, device, brand, model)
     SELECT DISTINCT ON (e.project_id, prof[e.ord])
@@ -302,10 +294,6 @@ BEGIN
            e.country, e.region, e.city, e.os, e.browser, e.device, e.brand, e.model
     FROM unnest(evs) e
     WHERE NOT dup[e.ord] AND (e.opens_session OR prof[e.ord] <> dev[e.ord])
-      -- Seen within the minute: nothing to write, and no row lock to take.
-      AND NOT EXISTS (SELECT 1 FROM profiles x
-                      WHERE x.project_id = e.project_id AND x.id = prof[e.ord]
-                        AND x.last_seen_at >= e.created_at - interval '1 minute')
     ORDER BY e.project_id, prof[e.ord], e.created_at DESC
     ON CONFLICT (project_id, id) DO UPDATE SET
         last_seen_at = excluded.last_seen_at,

@@ -102,6 +102,11 @@ func NewPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, er
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 5*time.Second {
 		cfg.ConnConfig.ConnectTimeout = 3 * time.Second
 	}
+	// Connections are renewed every few minutes so that the plans the SQL
+	// functions cache per connection (made while tables were small, on a
+	// fresh install) follow the data as it grows.
+	cfg.MaxConnLifetime = 10 * time.Minute
+	cfg.MaxConnLifetimeJitter = time.Minute
 	// JIT compilation costs seconds on analytics queries and buys nothing here.
 	cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "tally"
