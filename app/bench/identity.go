@@ -386,67 +386,6 @@ func pct(part, whole time.Duration) float64 {
 	return 100 * float64(part) / float64(whole)
 }
 
-// procTimes is a process's user and system time and its descendants'
-// (live ones, and the children they reaped), from /proc/<pid>/stat.
-type procTimes struct {
-	ownUser, ownSys, descUser, descSys time.Duration
-}
-
-func (a procTimes) sub(b procTimes) procTimes {
-	return procTimes{a.ownUser - b.ownUser, a.ownSys - b.ownSys, a.descUser - b.descUser, a.descSys - b.descSys}
-}
-
-func readProcTimes(pid int) (procTimes, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return procTimes{}, err
-	}
-	type stat struct{ user, sys, cuser, csys time.Duration }
-	procs := map[int]stat{}
-	children := map[int][]int{}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(data, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(data[i+1:]))
-		if len(f) < 15 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		var t [4]time.Duration
-		for j := range t {
-			n, _ := strconv.ParseInt(f[11+j], 10, 64)
-			t[j] = time.Duration(n) * clockTick
-		}
-		procs[p] = stat{t[0], t[1], t[2], t[3]}
-		children[ppid] = append(children[ppid], p)
-	}
-	root, ok := procs[pid]
-	if !ok {
-		return procTimes{}, fmt.Errorf("no process %d", pid)
-	}
-	pt := procTimes{ownUser: root.user, ownSys: root.sys, descUser: root.cuser, descSys: root.csys}
-	stack := append([]int(nil), children[pid]...)
-	for len(stack) > 0 {
-		p := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		s := procs[p]
-		pt.descUser += s.user + s.cuser
-		pt.descSys += s.sys + s.csys
-		stack = append(stack, children[p]...)
-	}
-	return pt, nil
-}
-
 // walStats are PostgreSQL's WAL counters (pg_stat_wal).
 type walStats struct {
 	records, fpi, bytes, writes, syncs int64

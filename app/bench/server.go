@@ -317,15 +317,29 @@ type CPU struct {
 // ProcessCPU reads /proc for pid and its descendants (for the server: the
 // embedded postmaster and its backends).
 func ProcessCPU(pid int) (CPU, error) {
-	entries, err := os.ReadDir("/proc")
+	t, err := readProcTimes(pid)
 	if err != nil {
 		return CPU{}, err
 	}
-	type stat struct {
-		ppid int
-		cpu  time.Duration // utime+stime+cutime+cstime
-		own  time.Duration // utime+stime
+	return CPU{Own: t.ownUser + t.ownSys, Descendants: t.descUser + t.descSys}, nil
+}
+
+// procTimes is a process's user and system time and its descendants'
+// (live ones, and the children they reaped), from /proc/<pid>/stat.
+type procTimes struct {
+	ownUser, ownSys, descUser, descSys time.Duration
+}
+
+func (a procTimes) sub(b procTimes) procTimes {
+	return procTimes{a.ownUser - b.ownUser, a.ownSys - b.ownSys, a.descUser - b.descUser, a.descSys - b.descSys}
+}
+
+func readProcTimes(pid int) (procTimes, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return procTimes{}, err
 	}
+	type stat struct{ user, sys, cuser, csys time.Duration }
 	procs := map[int]stat{}
 	children := map[int][]int{}
 	for _, e := range entries {
@@ -337,36 +351,38 @@ func ProcessCPU(pid int) (CPU, error) {
 		if err != nil {
 			continue
 		}
-		// The command name is in parentheses and may contain spaces.
 		i := bytes.LastIndexByte(data, ')')
 		if i < 0 {
 			continue
 		}
 		f := strings.Fields(string(data[i+1:]))
-		if len(f) < 15 { // state ppid ... utime(12) stime(13) cutime(14) cstime(15), 1-based after ')'
+		if len(f) < 15 {
 			continue
 		}
 		ppid, _ := strconv.Atoi(f[1])
-		var t [4]int64
+		var t [4]time.Duration
 		for j := range t {
-			t[j], _ = strconv.ParseInt(f[11+j], 10, 64)
+			n, _ := strconv.ParseInt(f[11+j], 10, 64)
+			t[j] = time.Duration(n) * clockTick
 		}
-		procs[p] = stat{ppid: ppid, own: time.Duration(t[0]+t[1]) * clockTick, cpu: time.Duration(t[0]+t[1]+t[2]+t[3]) * clockTick}
+		procs[p] = stat{t[0], t[1], t[2], t[3]}
 		children[ppid] = append(children[ppid], p)
 	}
 	root, ok := procs[pid]
 	if !ok {
-		return CPU{}, fmt.Errorf("no process %d", pid)
+		return procTimes{}, fmt.Errorf("no process %d", pid)
 	}
-	c := CPU{Own: root.own, Descendants: root.cpu - root.own}
+	pt := procTimes{ownUser: root.user, ownSys: root.sys, descUser: root.cuser, descSys: root.csys}
 	stack := append([]int(nil), children[pid]...)
 	for len(stack) > 0 {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		c.Descendants += procs[p].cpu
+		s := procs[p]
+		pt.descUser += s.user + s.cuser
+		pt.descSys += s.sys + s.csys
 		stack = append(stack, children[p]...)
 	}
-	return c, nil
+	return pt, nil
 }
 
 // SelfCPU is this process's processor time.
