@@ -91,13 +91,15 @@ type CompressArgs struct{}
 
 func (CompressArgs) Kind() string { return "compress_chunks" }
 
-type CompressWorker struct {
-	river.WorkerDefaults[CompressArgs]
+// execWorker is a job that is one call of a SQL function.
+type execWorker[T river.JobArgs] struct {
+	river.WorkerDefaults[T]
 	Pool *pgxpool.Pool
+	SQL  string
 }
 
-func (w *CompressWorker) Work(ctx context.Context, _ *river.Job[CompressArgs]) error {
-	_, err := w.Pool.Exec(ctx, "SELECT op.compress_chunks_v1()")
+func (w *execWorker[T]) Work(ctx context.Context, _ *river.Job[T]) error {
+	_, err := w.Pool.Exec(ctx, w.SQL)
 	return err
 }
 
@@ -166,16 +168,6 @@ type PruneDedupArgs struct{}
 
 func (PruneDedupArgs) Kind() string { return "prune_dedup" }
 
-type PruneDedupWorker struct {
-	river.WorkerDefaults[PruneDedupArgs]
-	Pool *pgxpool.Pool
-}
-
-func (w *PruneDedupWorker) Work(ctx context.Context, _ *river.Job[PruneDedupArgs]) error {
-	_, err := w.Pool.Exec(ctx, "SELECT op.prune_dedup_v1()")
-	return err
-}
-
 // Start builds and starts the River client; see New.
 func Start(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
 	client, err := New(pool, log)
@@ -195,8 +187,8 @@ func New(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &CloseSessionsWorker{Pool: pool, Log: log})
 	river.AddWorker(workers, &MaintenanceWorker{Pool: pool})
-	river.AddWorker(workers, &PruneDedupWorker{Pool: pool})
-	river.AddWorker(workers, &CompressWorker{Pool: pool})
+	river.AddWorker(workers, &execWorker[PruneDedupArgs]{Pool: pool, SQL: "SELECT op.prune_dedup_v1()"})
+	river.AddWorker(workers, &execWorker[CompressArgs]{Pool: pool, SQL: "SELECT op.compress_chunks_v1()"})
 	river.AddWorker(workers, &MergeWorker{Pool: pool})
 
 	every := func(d time.Duration, args river.JobArgs) *river.PeriodicJob {
