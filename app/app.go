@@ -20,14 +20,15 @@ import (
 	"strings"
 	"time"
 
+	"tally/app/accounts"
 	"tally/app/config"
 	"tally/app/db"
 	"tally/app/enrich"
 	"tally/app/ingest"
 	"tally/app/projects"
 	"tally/app/server"
+	"tally/app/web"
 	"tally/jobs"
-	"tally/views"
 )
 
 const usage = `tally: self-hosted product and web analytics
@@ -157,9 +158,18 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		d.Close()
 		return nil, err
 	}
-	httpSrv := server.New(cfg.Listen, server.Routes(server.Deps{Ingest: svc, Log: log, Home: views.HomeData{
-		Database: d.Describe(), GeoCountry: geo.Lookup(netip.MustParseAddr("8.8.8.8")).Country != "", GeoCity: geo.HasCity(),
-	}}), log)
+	dash, err := web.New(ctx, web.Options{
+		Pool: d.Pool, Accounts: accounts.NewStore(d.Pool), Projects: projects.NewStore(d.Pool),
+		TrustedProxies: proxies, PublicURL: cfg.PublicURL, Log: log,
+	})
+	if err != nil {
+		_ = ln.Close()
+		_ = writer.Close(ctx)
+		_ = river.Stop(ctx)
+		d.Close()
+		return nil, err
+	}
+	httpSrv := server.New(cfg.Listen, server.Routes(server.Deps{Ingest: svc, Web: dash, Log: log}), log)
 	s := &Server{URL: "http://" + ln.Addr().String(), DB: d, Ingest: svc, Writer: writer, done: make(chan error, 1)}
 	runCtx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
@@ -187,6 +197,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		if e := river.Stop(sctx); e != nil {
 			log.Error("river stop", "err", e)
 		}
+		dash.Close()
 		_ = geo.Close()
 		d.Close()
 		log.Info("stopped", "events_committed", writer.Committed.Load())

@@ -31,6 +31,10 @@ type Config struct {
 	IngestMaxWait   time.Duration // TALLY_INGEST_MAX_WAIT: how long a batch may wait to fill
 	IngestRateLimit int           // TALLY_INGEST_RATE_LIMIT: requests per second per client IP without a secret (0: off)
 	ShutdownTimeout time.Duration // TALLY_SHUTDOWN_TIMEOUT: how long SIGTERM waits for the drain
+
+	PublicURL string // TALLY_PUBLIC_URL: the dashboard's address in links (emails, snippets); empty: from each request
+	SMTPURL   string // TALLY_SMTP_URL: smtp://user:pass@host:587 (STARTTLS) or smtps://...:465; empty prints links to the log instead
+	MailFrom  string // TALLY_MAIL_FROM: sender of invitations and password resets
 }
 
 type setting struct {
@@ -78,6 +82,9 @@ var settings = []setting{
 	{"ingest-writers", "TALLY_INGEST_WRITERS", "2", "concurrent writer transactions", num(func(c *Config) *int { return &c.IngestWriters })},
 	{"ingest-max-wait", "TALLY_INGEST_MAX_WAIT", "5ms", "how long a batch waits to fill before it commits", dur(func(c *Config) *time.Duration { return &c.IngestMaxWait })},
 	{"ingest-rate-limit", "TALLY_INGEST_RATE_LIMIT", "100", "requests per second per client IP from browsers (0: no limit)", num(func(c *Config) *int { return &c.IngestRateLimit })},
+	{"public-url", "TALLY_PUBLIC_URL", "", "the dashboard's public address for links, like https://stats.example.com (empty: taken from each request)", str(func(c *Config) *string { return &c.PublicURL })},
+	{"smtp-url", "TALLY_SMTP_URL", "", "mail server for invitations and password resets: smtp://user:pass@host:587 or smtps://user:pass@host:465 (empty: no mail)", str(func(c *Config) *string { return &c.SMTPURL })},
+	{"mail-from", "TALLY_MAIL_FROM", "tally@localhost", "sender address of the mails", str(func(c *Config) *string { return &c.MailFrom })},
 	{"shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", "25s", "how long a stop waits for in-flight requests and the ingest drain", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 }
 
@@ -149,6 +156,18 @@ func (c Config) validate() error {
 	}
 	if c.IngestQueue < 1 || c.IngestBatch < 1 || c.IngestWriters < 1 || c.IngestMaxWait < 0 || c.IngestRateLimit < 0 {
 		errs = append(errs, errors.New("ingest queue, batch and writers must be positive"))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("TALLY_PUBLIC_URL must be an http(s) URL like https://stats.example.com, not %q", c.PublicURL))
+		}
+	}
+	if c.SMTPURL != "" {
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			errs = append(errs, errors.New("TALLY_SMTP_URL must look like smtp://user:pass@host:587 or smtps://user:pass@host:465"))
+		}
 	}
 	if c.DatabaseURL != "" {
 		if _, err := url.Parse(c.DatabaseURL); err != nil && !strings.Contains(c.DatabaseURL, "=") {

@@ -125,12 +125,45 @@ func ValidateDomain(d string) error {
 // Create creates the organization (if none has that name), the project and
 // a write client with a secret.
 func (s *Store) Create(ctx context.Context, p NewProject) (Created, error) {
+	var out Created
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		org := strings.TrimSpace(p.Organization)
+		if org == "" {
+			org = strings.TrimSpace(p.Name)
+		}
+		var orgID string
+		err := tx.QueryRow(ctx, `SELECT id FROM organizations WHERE name = $1 ORDER BY created_at LIMIT 1`, org).Scan(&orgID)
+		if err == pgx.ErrNoRows {
+			orgID, err = CreateOrganizationTx(ctx, tx, org)
+		}
+		if err != nil {
+			return err
+		}
+		out, err = CreateTx(ctx, tx, orgID, p)
+		return err
+	})
+	return out, err
+}
+
+// CreateOrganizationTx creates an organization and returns its id.
+func CreateOrganizationTx(ctx context.Context, tx pgx.Tx, name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return "", errs.E(errs.Invalid, "an organization needs a name of 1 to 200 characters")
+	}
+	id := newID(name)
+	if _, err := tx.Exec(ctx, `INSERT INTO organizations (id, name) VALUES ($1, $2)`, id, name); err != nil {
+		return "", fmt.Errorf("create organization: %w", err)
+	}
+	return id, nil
+}
+
+// CreateTx creates a project in an existing organization, with a write
+// client and its secret, inside the caller's transaction.
+func CreateTx(ctx context.Context, tx pgx.Tx, orgID string, p NewProject) (Created, error) {
 	p.Name = strings.TrimSpace(p.Name)
 	if p.Name == "" || len(p.Name) > 200 {
 		return Created{}, errs.E(errs.Invalid, "a project needs a name of 1 to 200 characters")
-	}
-	if p.Organization = strings.TrimSpace(p.Organization); p.Organization == "" {
-		p.Organization = p.Name
 	}
 	if p.Timezone == "" {
 		p.Timezone = "UTC"
@@ -140,7 +173,9 @@ func (s *Store) Create(ctx context.Context, p NewProject) (Created, error) {
 	}
 	domains := make([]string, 0, len(p.Domains))
 	for _, d := range p.Domains {
-		d = NormalizeDomain(d)
+		if d = NormalizeDomain(d); d == "" {
+			continue
+		}
 		if err := ValidateDomain(d); err != nil {
 			return Created{}, err
 		}
@@ -151,26 +186,14 @@ func (s *Store) Create(ctx context.Context, p NewProject) (Created, error) {
 	if err != nil {
 		return Created{}, errs.Wrap(errs.Internal, err, "hash the client secret")
 	}
-	out := Created{ProjectID: newID(p.Name), ClientID: uuid.NewString(), ClientSecret: secret}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT id FROM organizations WHERE name = $1 ORDER BY created_at LIMIT 1`, p.Organization).Scan(&out.OrganizationID)
-		if err == pgx.ErrNoRows {
-			out.OrganizationID = newID(p.Organization)
-			_, err = tx.Exec(ctx, `INSERT INTO organizations (id, name) VALUES ($1, $2)`, out.OrganizationID, p.Organization)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO projects (id, organization_id, name, domains, timezone) VALUES ($1, $2, $3, $4, $5)`,
-			out.ProjectID, out.OrganizationID, p.Name, domains, p.Timezone); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO clients (id, organization_id, project_id, name, type, secret_hash) VALUES ($1, $2, $3, $4, 'write', $5)`,
-			out.ClientID, out.OrganizationID, out.ProjectID, "Default", hash)
-		return err
-	})
-	if err != nil {
+	out := Created{OrganizationID: orgID, ProjectID: newID(p.Name), ClientID: uuid.NewString(), ClientSecret: secret}
+	if _, err := tx.Exec(ctx, `INSERT INTO projects (id, organization_id, name, domains, timezone) VALUES ($1, $2, $3, $4, $5)`,
+		out.ProjectID, out.OrganizationID, p.Name, domains, p.Timezone); err != nil {
 		return Created{}, fmt.Errorf("create project: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO clients (id, organization_id, project_id, name, type, secret_hash) VALUES ($1, $2, $3, $4, 'write', $5)`,
+		out.ClientID, out.OrganizationID, out.ProjectID, "Default", hash); err != nil {
+		return Created{}, fmt.Errorf("create client: %w", err)
 	}
 	return out, nil
 }

@@ -13,22 +13,15 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"tally/app/ingest"
+	"tally/app/web"
 	"tally/static"
-	"tally/views"
 )
 
 // Deps are the services the routes call.
 type Deps struct {
 	Ingest *ingest.Service
-	Home   views.HomeData
+	Web    *web.Handler
 	Log    *slog.Logger
-}
-
-func cacheForever(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-		h.ServeHTTP(w, r)
-	})
 }
 
 // Routes returns the whole HTTP surface.
@@ -51,16 +44,15 @@ func Routes(d Deps) http.Handler {
 	r.Group(d.Ingest.Routes)
 	r.Route("/api", d.Ingest.Routes)
 
-	// Static files: vendored libraries, cached long (their names change
-	// with their versions).
-	r.Handle("/static/*", http.StripPrefix("/static/", cacheForever(http.FileServerFS(static.FS))))
+	// Static files: our CSS and JS and the vendored libraries, under
+	// content-hashed names cached for a year.
+	r.With(middleware.Compress(5, "text/css", "application/javascript", "text/javascript")).Handle("/static/*", static.Handler())
 
-	// The dashboard comes with the accounts issue; until then the start page
-	// says what is running and how to send events.
-	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
-		d.Home.APIURL = "http://" + r.Host
-		_ = views.Home(d.Home).Render(r.Context(), w)
-	})
+	// The dashboard: its own table in app/web/routes.go (public pages,
+	// then logged-in pages by project and organization).
+	d.Web.Routes(r)
+	r.NotFound(d.Web.NotFoundHandler())
+	r.MethodNotAllowed(d.Web.NotFoundHandler())
 	return r
 }
 

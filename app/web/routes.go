@@ -1,0 +1,61 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"tally/app/accounts"
+)
+
+// Routes mounts the whole dashboard on r: every dashboard URL is in this
+// table, grouped by who may use it. Every state-changing request passes
+// the cross-origin check (CSRF); the ingestion endpoints (mounted by the
+// server, outside this group) stay open to any origin.
+func (h *Handler) Routes(r chi.Router) {
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.Log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"))
+		http.Error(w, "cross-origin request refused: submit the form from the dashboard itself", http.StatusForbidden)
+	}))
+	r.Group(func(r chi.Router) {
+		r.Use(csrf.Handler, middleware.Compress(5, "text/html"), h.secureCookies, h.sessions.LoadAndSave, h.loadUser)
+
+		// Public: onboarding (only while nobody has an account), login,
+		// password reset, accepting an invitation.
+		r.Get("/welcome", h.welcome)
+		r.Post("/welcome", h.welcomeSubmit)
+		r.Get("/login", h.login)
+		r.Post("/login", h.loginSubmit)
+		r.Post("/logout", h.logout)
+
+		// Logged in.
+		r.Group(func(r chi.Router) {
+			r.Use(h.requireUser)
+			r.Get("/", h.home)
+			r.Get("/switch", h.switchProject)
+
+			// One project: any role that may see it reads; owners and
+			// admins change settings and clients.
+			r.Route("/p/{projectID}", func(r chi.Router) {
+				r.Use(h.projectCtx)
+				r.Get("/", h.comingSoon("overview", "Overview", "Traffic, sources, pages, devices and locations at a glance arrive with the web analytics release. Events are already being stored."))
+				r.Get("/realtime", h.comingSoon("realtime", "Realtime", "A live view of the visitors on your site right now arrives with the web analytics release."))
+				r.Get("/events", h.comingSoon("events", "Events", "Browsing and charting your events arrives with the events release."))
+				r.Get("/profiles", h.comingSoon("profiles", "Profiles", "The people behind your events, their sessions and their history arrive with the profiles release."))
+				r.Get("/reports", h.comingSoon("reports", "Reports", "Saved funnels, retention and path reports arrive with the reports release."))
+				r.Get("/dashboards", h.comingSoon("dashboards", "Dashboards", "Dashboards of saved reports arrive with the reports release."))
+
+				r.Group(func(r chi.Router) {
+					r.Use(h.requireRole(accounts.Admin))
+				})
+			})
+
+			// One organization.
+			r.Route("/o/{orgID}", func(r chi.Router) {
+				r.Use(h.orgCtx)
+			})
+		})
+	})
+}
