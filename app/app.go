@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -24,8 +25,11 @@ import (
 	"tally/app/config"
 	"tally/app/db"
 	"tally/app/enrich"
+	"tally/app/errs"
 	"tally/app/ingest"
+	"tally/app/mail"
 	"tally/app/projects"
+	"tally/app/realtime"
 	"tally/app/server"
 	"tally/app/web"
 	"tally/jobs"
@@ -42,6 +46,7 @@ Usage:
   tally project filter add --id ID (--ip CIDR | --profile ID | --event NAME | --field F --op OP --value V)
   tally project filter list --id ID
   tally project filter remove --id ID --filter N
+  tally user reset-link --email EMAIL  print a one-time password reset link (1 hour)
   tally geoip install [--city]       fetch the GeoIP databases into <data-dir>/geoip
   tally bench ingest [--events N] [--concurrency C] [--url URL]
 
@@ -64,6 +69,8 @@ func Main(ctx context.Context, args, env []string, stdout, stderr io.Writer) int
 		err = psqlCmd(ctx, args, env, stdout, stderr)
 	case "project":
 		err = projectCmd(ctx, args, env, stdout, stderr)
+	case "user":
+		err = userCmd(ctx, args, env, stdout, stderr)
 	case "geoip":
 		err = geoipCmd(ctx, args, env, stderr)
 	case "bench":
@@ -107,6 +114,8 @@ type Server struct {
 	DB     *db.DB
 	Ingest *ingest.Service
 	Writer *ingest.Writer
+	// Routes is the whole HTTP surface (tests walk it to check every route).
+	Routes http.Handler
 	done   chan error
 	cancel context.CancelFunc
 }
@@ -158,19 +167,36 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		d.Close()
 		return nil, err
 	}
+	mailer, err := mail.New(cfg.SMTPURL, cfg.MailFrom)
+	if err != nil {
+		_ = ln.Close()
+		_ = writer.Close(ctx)
+		_ = river.Stop(ctx)
+		d.Close()
+		return nil, fmt.Errorf("TALLY_SMTP_URL: %w", err)
+	}
+	if mailer.Configured() && cfg.PublicURL == "" {
+		log.Warn("TALLY_SMTP_URL is set but TALLY_PUBLIC_URL is not: password reset links are not mailed (a link built from a request's Host header could point anywhere); set TALLY_PUBLIC_URL")
+	}
+	// The realtime hub: one LISTEN connection for the live pages.
+	hub := realtime.New(d.Pool, log)
+	hub.Start()
 	dash, err := web.New(ctx, web.Options{
 		Pool: d.Pool, Accounts: accounts.NewStore(d.Pool), Projects: projects.NewStore(d.Pool),
-		TrustedProxies: proxies, PublicURL: cfg.PublicURL, Log: log,
+		TrustedProxies: proxies, PublicURL: cfg.PublicURL, Log: log, Mail: mailer, Ingest: svc,
+		Hub: hub,
 	})
 	if err != nil {
+		hub.Stop()
 		_ = ln.Close()
 		_ = writer.Close(ctx)
 		_ = river.Stop(ctx)
 		d.Close()
 		return nil, err
 	}
-	httpSrv := server.New(cfg.Listen, server.Routes(server.Deps{Ingest: svc, Web: dash, Log: log}), log)
-	s := &Server{URL: "http://" + ln.Addr().String(), DB: d, Ingest: svc, Writer: writer, done: make(chan error, 1)}
+	routes := server.Routes(server.Deps{Ingest: svc, Web: dash, Log: log})
+	httpSrv := server.New(cfg.Listen, routes, log)
+	s := &Server{URL: "http://" + ln.Addr().String(), DB: d, Ingest: svc, Writer: writer, Routes: routes, done: make(chan error, 1)}
 	runCtx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
 	serveErr := make(chan error, 1)
@@ -188,6 +214,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		log.Info("shutting down: draining ingest")
 		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 		defer scancel()
+		// Live streams (SSE) end first: Shutdown would wait for them.
+		hub.Stop()
 		if e := server.Shutdown(sctx, httpSrv); e != nil {
 			log.Error("http shutdown", "err", e)
 		}
@@ -457,6 +485,46 @@ func filterCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer
 		return store.RemoveFilter(ctx, *id, *filterID)
 	}
 	return fmt.Errorf("unknown filter action %q (add, list, remove)", action)
+}
+
+// userCmd helps the administrator of a server without mail: it prints a
+// one-time password reset link for an account.
+func userCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "reset-link" {
+		return errors.New("usage: tally user reset-link --email EMAIL")
+	}
+	fs := flag.NewFlagSet("user reset-link", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the account's email")
+	own, rest := splitFlags(fs, args[1:])
+	if err := fs.Parse(own); err != nil {
+		return err
+	}
+	if *email == "" {
+		return errors.New("--email is required")
+	}
+	cfg, _, err := config.Parse("user", rest, env)
+	if err != nil {
+		return err
+	}
+	d, err := openDB(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	token, _, err := accounts.NewStore(d.Pool).CreatePasswordReset(ctx, *email)
+	if errs.KindOf(err) == errs.NotFound {
+		return fmt.Errorf("no account has the email %q", *email)
+	}
+	if err != nil {
+		return err
+	}
+	base := strings.TrimRight(cfg.PublicURL, "/")
+	if base == "" {
+		base = "http://" + cfg.Listen
+	}
+	fmt.Fprintln(stdout, base+"/reset/"+token)
+	return nil
 }
 
 func geoipCmd(ctx context.Context, args, env []string, stderr io.Writer) error {

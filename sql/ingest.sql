@@ -62,6 +62,7 @@ DECLARE
     replaced uuid[] := '{}';
     expected integer;
     written integer;
+    notified text;
 BEGIN
     SELECT array_agg(e ORDER BY e.ord) INTO evs
     FROM jsonb_populate_recordset(NULL::op.ingest_event_v1, batch) e;
@@ -322,6 +323,15 @@ BEGIN
     GET DIAGNOSTICS written = ROW_COUNT;
     IF written <> expected THEN
         RAISE EXCEPTION 'concurrent duplicate request' USING ERRCODE = 'TLDUP';
+    END IF;
+
+    -- Tell the dashboard's realtime hub which projects got events: one
+    -- notification per batch, delivered only if this transaction commits.
+    -- The payload must stay under 8000 bytes: with that many projects, '*'.
+    SELECT string_agg(DISTINCT e.project_id, ',') INTO notified
+    FROM unnest(evs) e WHERE NOT dup[e.ord];
+    IF notified IS NOT NULL THEN
+        PERFORM pg_notify('tally_events', CASE WHEN octet_length(notified) < 8000 THEN notified ELSE '*' END);
     END IF;
 
     RETURN QUERY

@@ -1,15 +1,6 @@
 // tally dashboard: the little behaviour HTMX does not cover.
 (function () {
   "use strict";
-  // Mark the current navigation entry after an HTMX navigation swapped
-  // only <main>.
-  function markNav() {
-    var here = location.pathname;
-    document.querySelectorAll("[data-nav] a").forEach(function (a) {
-      if (a.getAttribute("href") === here) a.setAttribute("aria-current", "page");
-      else a.removeAttribute("aria-current");
-    });
-  }
   // Charts (echarts) keep listeners on window: dispose the old ones before
   // HTMX replaces their elements.
   document.addEventListener("htmx:beforeSwap", function (e) {
@@ -19,7 +10,6 @@
       if (c) c.dispose();
     });
   });
-  document.addEventListener("htmx:afterSettle", markNav);
   // Copy buttons: <button data-copy="#id">.
   document.addEventListener("click", function (e) {
     var b = e.target.closest("[data-copy]");

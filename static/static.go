@@ -7,6 +7,7 @@
 package static
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -14,9 +15,10 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 )
 
-//go:embed vendor app.css app.js
+//go:embed vendor app.css app.js op1.js
 var FS embed.FS
 
 // hashes maps a file's name to the short hash of its content, and a hashed
@@ -80,4 +82,25 @@ func Handler() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=0, must-revalidate")
 		files.ServeHTTP(w, r)
 	}))
+}
+
+// Tracker serves /op1.js, OpenPanel's browser tracker (see vendor.sh), to
+// the sites that embed the snippet: any origin, cached for an hour (its URL
+// has no hash: snippets pasted into sites must keep working).
+func Tracker() http.Handler {
+	data, err := FS.ReadFile("op1.js")
+	if err != nil {
+		panic("static: op1.js is not embedded")
+	}
+	etag := `"` + hashes["op1.js"] + `"`
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/javascript; charset=utf-8")
+		h.Set("Cache-Control", "public, max-age=3600")
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("ETag", etag)
+		http.ServeContent(w, r, "op1.js", time.Time{}, bytes.NewReader(data))
+	})
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Copies the pinned front-end files from npm into static/vendor/ (committed).
+# Copies the pinned front-end files from npm into static/vendor/ and the
+# tracker into static/op1.js (committed).
 # Re-run after changing a version; CI re-runs it and fails if the result
 # differs from what is committed.
 set -euo pipefail
@@ -7,11 +8,14 @@ cd "$(dirname "$0")"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# package@version  file-in-package  destination
+# package@version  file-in-package  destination (under static/)
 files=(
-  "htmx.org@2.0.11 dist/htmx.min.js htmx.min.js"
-  "htmx-ext-sse@2.2.4 dist/sse.min.js htmx-ext-sse.min.js"
-  "echarts@5.6.0 dist/echarts.min.js echarts.min.js"
+  "htmx.org@2.0.11 dist/htmx.min.js vendor/htmx.min.js"
+  "htmx-ext-sse@2.2.4 dist/sse.min.js vendor/htmx-ext-sse.min.js"
+  "echarts@5.6.0 dist/echarts.min.js vendor/echarts.min.js"
+  # OpenPanel's browser tracker, served at /op1.js for tracked sites: the
+  # version the compatibility tests use (tests/npm.go WebPackage).
+  "@openpanel/web@1.4.1 dist/src/tracker.global.js op1.js"
 )
 for entry in "${files[@]}"; do
   read -r pkg file dest <<<"$entry"
@@ -24,6 +28,6 @@ for entry in "${files[@]}"; do
     alt="$dir/package/$(dirname "$file")/$(basename "$file" .min.js).js"
     [ -f "$alt" ] && src="$alt" || { echo "missing $file in $pkg" >&2; exit 1; }
   fi
-  cp "$src" "vendor/$dest"
-  echo "vendored $pkg -> static/vendor/$dest"
+  cp "$src" "$dest"
+  echo "vendored $pkg -> static/$dest"
 done

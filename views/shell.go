@@ -58,6 +58,13 @@ var Nav = []NavItem{
 // ProjectPath is the URL of a section of a project.
 func ProjectPath(projectID, sub string) string { return "/p/" + projectID + sub }
 
+// The files every page loads (chart pages add echarts). Their gzipped total
+// has a budget: see TestShellAssetBudget.
+var (
+	ShellStyles  = []string{"app.css"}
+	ShellScripts = []string{"vendor/htmx.min.js", "vendor/htmx-ext-sse.min.js", "app.js"}
+)
+
 func asset(name string) string { return static.URL(name) }
 
 func fullTitle(t string) string {

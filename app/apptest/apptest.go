@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,26 @@ type Env struct {
 	Pool    *pgxpool.Pool
 	Project projects.Created
 	Config  config.Config
+	Logs    *LogBuffer // all the server's log lines, debug included
+}
+
+// LogBuffer collects log output safely from many goroutines.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String is everything logged so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // Option adjusts the configuration before start.
@@ -65,14 +86,20 @@ func StartOn(t testing.TB, url string, withProject bool, opts ...Option) *Env {
 	if os.Getenv("TALLY_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	// Everything the server logs, at every level, is also kept for tests
+	// that check what must never be logged (passwords, secrets).
+	logs := &LogBuffer{}
+	log := slog.New(slog.NewMultiHandler(
+		slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}),
+		slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
+	))
 	ctx := context.Background()
 	srv, err := app.Start(ctx, cfg, log)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
-	env := &Env{Server: srv, URL: srv.URL, Pool: srv.DB.Pool, Config: cfg}
+	env := &Env{Server: srv, URL: srv.URL, Pool: srv.DB.Pool, Config: cfg, Logs: logs}
 	if withProject {
 		env.Project, err = projects.NewStore(srv.DB.Pool).Create(ctx, projects.NewProject{
 			Name: "Test Site", Domains: []string{"example.com", "*.example.org"},

@@ -1,6 +1,7 @@
 package apptest
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -119,4 +120,30 @@ func (e *Env) Login(t testing.TB, email, password string) *Client {
 		t.Fatalf("login %s: status %d, body %s", email, p.Status, p.Body)
 	}
 	return c
+}
+
+// Stream opens a long-lived answer (an event stream), returns its status
+// and headers, and closes it without reading the body.
+func (c *Client) Stream(path string) Page {
+	c.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for k, vs := range c.Header {
+		req.Header[k] = vs
+	}
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		c.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	p := Page{Status: res.StatusCode, Header: res.Header, Location: res.Header.Get("Location")}
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		p.Body = string(b)
+	}
+	return p
 }

@@ -25,6 +25,9 @@ type clientCache struct {
 	clients  map[uuid.UUID]cachedClient
 	secrets  map[secretKey]cachedSecret
 	failures map[uuid.UUID]failureWindow
+	// forgets counts forgetProject calls: a client read from the database
+	// before one is not cached after it (it may predate the change).
+	forgets uint64
 }
 
 // failureWindow counts a client's wrong secrets in the current minute:
@@ -68,6 +71,7 @@ func (cc *clientCache) client(ctx context.Context, id uuid.UUID) (projects.Clien
 	now := cc.now()
 	cc.mu.Lock()
 	e, ok := cc.clients[id]
+	forgets := cc.forgets
 	cc.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		return e.c, e.filters, e.err
@@ -81,9 +85,24 @@ func (cc *clientCache) client(ctx context.Context, id uuid.UUID) (projects.Clien
 	if len(cc.clients) >= maxCachedEntries {
 		clear(cc.clients)
 	}
-	cc.clients[id] = cachedClient{c: c, filters: filters, err: err, expires: now.Add(cc.ttl)}
+	if cc.forgets == forgets {
+		cc.clients[id] = cachedClient{c: c, filters: filters, err: err, expires: now.Add(cc.ttl)}
+	}
 	cc.mu.Unlock()
 	return c, filters, err
+}
+
+// forgetProject drops the cached clients of a project, so the next request
+// reads its clients, domains and filters afresh.
+func (cc *clientCache) forgetProject(projectID string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.forgets++
+	for id, e := range cc.clients {
+		if e.c.ProjectID == projectID {
+			delete(cc.clients, id)
+		}
+	}
 }
 
 // checkSecret verifies a secret against the client's hash, remembering the

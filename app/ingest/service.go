@@ -75,6 +75,12 @@ func NewService(o Options) *Service {
 	return s
 }
 
+// ForgetProject makes this process's ingest follow a change to a project
+// (a revoked client, new domains or traffic filters, a deleted project) at
+// once instead of after the client cache's TTL. Other instances serving
+// the same database still follow within that TTL (30 seconds).
+func (s *Service) ForgetProject(projectID string) { s.clients.forgetProject(projectID) }
+
 // Request is what the pipeline needs of an HTTP request.
 type Request struct {
 	Header     http.Header

@@ -48,11 +48,13 @@ func Routes(d Deps) http.Handler {
 	// content-hashed names cached for a year.
 	r.With(middleware.Compress(5, "text/css", "application/javascript", "text/javascript")).Handle("/static/*", static.Handler())
 
+	// The tracker the snippet loads on tracked sites: public, any origin.
+	r.With(middleware.Compress(5, "application/javascript")).Get("/op1.js", static.Tracker().ServeHTTP)
+
 	// The dashboard: its own table in app/web/routes.go (public pages,
 	// then logged-in pages by project and organization).
 	d.Web.Routes(r)
 	r.NotFound(d.Web.NotFoundHandler())
-	r.MethodNotAllowed(d.Web.NotFoundHandler())
 	return r
 }
 

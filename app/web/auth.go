@@ -70,7 +70,10 @@ func (h *Handler) startSession(r *http.Request, u accounts.User, remember bool) 
 		return err
 	}
 	h.sessions.Put(ctx, sessUser, u.ID.String())
-	h.sessions.Put(ctx, sessIssued, time.Now().Unix())
+	// Never earlier than the user's session cutoff: a password change sets
+	// it to the next whole second, and the session it re-issues (or a
+	// login right after it) must count while every older one does not.
+	h.sessions.Put(ctx, sessIssued, max(time.Now().Unix(), u.SessionsValidAfter.Unix()))
 	h.sessions.Put(ctx, sessSeen, time.Now().Unix())
 	h.sessions.Put(ctx, sessRemember, remember)
 	h.sessions.RememberMe(ctx, remember)

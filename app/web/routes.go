@@ -29,12 +29,24 @@ func (h *Handler) Routes(r chi.Router) {
 		r.Get("/login", h.login)
 		r.Post("/login", h.loginSubmit)
 		r.Post("/logout", h.logout)
+		// Password reset and invitations (account.go, orgs.go).
+		r.Get("/forgot", h.forgot)
+		r.Post("/forgot", h.forgotSubmit)
+		r.Get("/reset/{token}", h.reset)
+		r.Post("/reset/{token}", h.resetSubmit)
+		r.Get("/invite/{token}", h.invitation)
+		r.Post("/invite/{token}", h.acceptInvitation)
 
 		// Logged in.
 		r.Group(func(r chi.Router) {
 			r.Use(h.requireUser)
 			r.Get("/", h.home)
 			r.Get("/switch", h.switchProject)
+			// The user's account and organizations (account.go, orgs.go).
+			r.Get("/account", h.account)
+			r.Post("/account/password", h.changePassword)
+			r.Get("/orgs", h.orgs)
+			r.Post("/orgs", h.createOrg)
 
 			// One project: any role that may see it reads; owners and
 			// admins change settings and clients.
@@ -46,15 +58,50 @@ func (h *Handler) Routes(r chi.Router) {
 				r.Get("/profiles", h.comingSoon("profiles", "Profiles", "The people behind your events, their sessions and their history arrive with the profiles release."))
 				r.Get("/reports", h.comingSoon("reports", "Reports", "Saved funnels, retention and path reports arrive with the reports release."))
 				r.Get("/dashboards", h.comingSoon("dashboards", "Dashboards", "Dashboards of saved reports arrive with the reports release."))
+				// Tracking snippet and the live stream (tracking.go, live.go).
+				r.Get("/tracking", h.tracking)
+				r.Get("/live", h.live)
 
 				r.Group(func(r chi.Router) {
 					r.Use(h.requireRole(accounts.Admin))
+					// Settings (settings.go).
+					r.Get("/settings", h.settingsGeneral)
+					r.Post("/settings", h.settingsSave)
+					r.Get("/settings/clients", h.settingsClients)
+					r.Post("/clients", h.createClient)
+					r.Post("/clients/{clientID}/revoke", h.revokeClient)
+					r.Get("/settings/filters", h.settingsFilters)
+					r.Post("/filters", h.addFilter)
+					r.Post("/filters/{filterID}/delete", h.removeFilter)
+					r.Get("/settings/delete", h.settingsDelete)
+					r.Post("/delete", h.deleteProject)
 				})
 			})
 
 			// One organization.
 			r.Route("/o/{orgID}", func(r chi.Router) {
 				r.Use(h.orgCtx)
+				// Projects (projects.go).
+				r.Get("/", h.orgProjects)
+				r.With(h.requireRole(accounts.Admin)).Get("/projects/new", h.newProject)
+				r.With(h.requireRole(accounts.Admin)).Post("/projects", h.createProject)
+				// Members and invitations (orgs.go): members read, admins
+				// change (the store keeps owners to owners), owners rename.
+				r.Get("/members", h.members)
+				r.Post("/leave", h.leaveOrg)
+				r.Group(func(r chi.Router) {
+					r.Use(h.requireRole(accounts.Admin))
+					r.Post("/invitations", h.invite)
+					r.Post("/invitations/{id}/revoke", h.revokeInvitation)
+					r.Post("/members/{userID}/role", h.setMemberRole)
+					r.Post("/members/{userID}/access", h.setMemberAccess)
+					r.Post("/members/{userID}/remove", h.removeMember)
+				})
+				r.Group(func(r chi.Router) {
+					r.Use(h.requireRole(accounts.Owner))
+					r.Get("/settings", h.orgSettings)
+					r.Post("/settings", h.saveOrgSettings)
+				})
 			})
 		})
 	})

@@ -18,7 +18,9 @@ import (
 
 	"tally/app/accounts"
 	"tally/app/enrich"
+	"tally/app/mail"
 	"tally/app/projects"
+	"tally/app/realtime"
 )
 
 // Options are the services the dashboard uses.
@@ -29,6 +31,12 @@ type Options struct {
 	TrustedProxies enrich.TrustedProxies
 	PublicURL      string // "" derives links from each request
 	Log            *slog.Logger
+	Mail           *mail.Mailer // invitations and password resets; may be unconfigured
+	// Ingest, if set, is told when a project's clients, domains or traffic
+	// filters change, so this process's ingest applies it at once.
+	Ingest interface{ ForgetProject(projectID string) }
+	// Hub streams live updates: visitors now, a project's first event.
+	Hub *realtime.Hub
 }
 
 // Handler serves the dashboard.

@@ -1,0 +1,165 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"tally/app/errs"
+	"tally/views"
+)
+
+// Live stream timing: recounts are throttled per connection, the count is
+// refreshed anyway (visitors drop off without any event), and a comment
+// keeps proxies from closing a quiet stream.
+const (
+	liveThrottle  = time.Second
+	liveRefresh   = 15 * time.Second
+	liveHeartbeat = 25 * time.Second
+	liveWriteWait = 30 * time.Second // a client that reads nothing this long is dropped
+)
+
+// live is the project's server-sent event stream (GET /p/{id}/live):
+//
+//	event: visitors     the number of visitors now, as text, at once and
+//	                    after every change (the header's counter)
+//	event: first-event  with ?first=1: an HTML fragment, once the project
+//	                    has its first event (the Tracking page)
+//
+// It ends when the client goes away or the server shuts down (the hub
+// closes its subscriptions).
+func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
+	p := currentProject(r)
+	if h.Hub == nil {
+		h.fail(w, r, errs.E(errs.Unavailable, "live updates are not available"))
+		return
+	}
+	wantFirst := r.URL.Query().Get("first") == "1"
+	signals, unsubscribe := h.Hub.Subscribe(p.ID)
+	defer unsubscribe()
+
+	rc := http.NewResponseController(w)
+	// The server's read and write timeouts are for ordinary requests: this
+	// one has no body to read, and its writes get their own deadline below.
+	_ = rc.SetReadDeadline(time.Time{})
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+
+	ctx := r.Context()
+	s := &sseStream{w: w, rc: rc}
+	last := -1
+	recount := func() {
+		n, err := h.Hub.VisitorsNow(ctx, p.ID)
+		if err != nil {
+			if ctx.Err() == nil {
+				h.Log.Debug("live: count visitors", "project", p.ID, "err", err)
+			}
+			return
+		}
+		if n != last {
+			last = n
+			s.event("visitors", strconv.Itoa(n))
+		}
+	}
+	checkFirst := func() {
+		if !wantFirst {
+			return
+		}
+		f, ok, err := h.Hub.FirstEvent(ctx, p.ID)
+		if err != nil || !ok {
+			return
+		}
+		var buf bytes.Buffer
+		if err := views.FirstEventArrived(views.FirstEvent{Name: f.Name, Path: f.Path}).Render(ctx, &buf); err != nil {
+			return
+		}
+		wantFirst = false
+		s.event("first-event", buf.String())
+	}
+	update := func() {
+		recount()
+		checkFirst()
+		s.flush()
+	}
+
+	update()
+	refresh := time.NewTicker(liveRefresh)
+	defer refresh.Stop()
+	heartbeat := time.NewTicker(liveHeartbeat)
+	defer heartbeat.Stop()
+	throttle := time.NewTimer(0)
+	<-throttle.C
+	throttled := false
+	next := time.Now().Add(liveThrottle) // earliest next recount
+	for s.err == nil {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-signals:
+			if !ok {
+				return // the server is shutting down
+			}
+			if throttled {
+				continue // a recount is already due
+			}
+			if d := time.Until(next); d > 0 {
+				throttle.Reset(d)
+				throttled = true
+				continue
+			}
+			update()
+			next = time.Now().Add(liveThrottle)
+		case <-throttle.C:
+			throttled = false
+			update()
+			next = time.Now().Add(liveThrottle)
+		case <-refresh.C:
+			update()
+		case <-heartbeat.C:
+			s.comment("ping")
+			s.flush()
+		}
+	}
+	// A failed write: the client went away or stopped reading.
+}
+
+// sseStream writes server-sent events and remembers the first error.
+type sseStream struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	err error
+}
+
+func (s *sseStream) write(text string) {
+	if s.err != nil {
+		return
+	}
+	_ = s.rc.SetWriteDeadline(time.Now().Add(liveWriteWait))
+	_, s.err = fmt.Fprint(s.w, text)
+}
+
+// event sends one event; data may span lines (each becomes a data: line).
+func (s *sseStream) event(name, data string) {
+	var b strings.Builder
+	b.WriteString("event: " + name + "\n")
+	for line := range strings.SplitSeq(data, "\n") {
+		b.WriteString("data: " + strings.TrimSuffix(line, "\r") + "\n")
+	}
+	b.WriteString("\n")
+	s.write(b.String())
+}
+
+func (s *sseStream) comment(text string) { s.write(": " + text + "\n\n") }
+
+func (s *sseStream) flush() {
+	if s.err == nil {
+		_ = s.rc.SetWriteDeadline(time.Now().Add(liveWriteWait))
+		s.err = s.rc.Flush()
+	}
+}
