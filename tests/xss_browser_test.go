@@ -47,7 +47,8 @@ func TestHostileNamesNeverRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Events from the tracked site with markup everywhere it can put it.
-	for i, name := range []string{"screen_view", hostile("event")} {
+	// (Event names are limited to 80 characters: the short form.)
+	for i, name := range []string{"screen_view", `<img src=x onerror="window.__xss='event'">`} {
 		body, _ := json.Marshal(map[string]any{"type": "track", "payload": map[string]any{
 			"name": name,
 			"properties": map[string]any{

@@ -166,12 +166,22 @@ func (h *Hub) run(ctx context.Context) {
 	defer close(h.done)
 	backoff := minBackoff
 	for {
-		err := h.listen(ctx, func() { backoff = minBackoff })
+		wasUp := false
+		err := h.listen(ctx, func() {
+			backoff, wasUp = minBackoff, true
+			if h.Connects.Load() > 1 {
+				h.log.Info("realtime: listening again")
+			}
+		})
 		h.listening.Store(false)
 		if ctx.Err() != nil {
 			return
 		}
-		h.log.Warn("realtime: listening connection lost; reconnecting", "err", err, "in", backoff)
+		if wasUp {
+			h.log.Warn("realtime: listening connection lost; reconnecting", "err", err)
+		} else {
+			h.log.Debug("realtime: cannot listen yet; retrying", "err", err, "in", backoff)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -357,7 +357,7 @@ func TestTrackerScriptIsServedToAnySite(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("/op1.js body differs from static/op1.js (%d vs %d bytes, %v)", len(got), len(want), err)
 	}
-	if !bytes.Contains(want, []byte("window.op")) || len(want) < 4000 {
+	if !bytes.Contains(want, []byte("op.q")) || len(want) < 4000 {
 		t.Fatalf("static/op1.js does not look like the OpenPanel tracker (%d bytes)", len(want))
 	}
 	// Revalidation.
