@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-//go:embed vendor app.css app.js op1.js
+//go:embed vendor app.css app.js op1.js favicon.svg
 var FS embed.FS
 
 // hashes maps a file's name to the short hash of its content, and a hashed

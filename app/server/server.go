@@ -51,6 +51,12 @@ func Routes(d Deps) http.Handler {
 	// The tracker the snippet loads on tracked sites: public, any origin.
 	r.With(middleware.Compress(5, "application/javascript")).Get("/op1.js", static.Tracker().ServeHTTP)
 
+	// Browsers ask for /favicon.ico whatever the page says; the pages link
+	// the SVG icon above.
+	r.Get("/favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, static.URL("favicon.svg"), http.StatusMovedPermanently)
+	})
+
 	// The dashboard: its own table in app/web/routes.go (public pages,
 	// then logged-in pages by project and organization).
 	d.Web.Routes(r)

@@ -163,7 +163,7 @@ func dashboardRoutes(t *testing.T, env *apptest.Env) []route {
 	var out []route
 	err := chi.Walk(env.Server.Routes.(chi.Routes), func(method, pattern string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if strings.HasPrefix(pattern, "/api/") || strings.HasPrefix(pattern, "/static/") || strings.HasPrefix(pattern, "/healthz/") ||
-			pattern == "/op1.js" || method == http.MethodOptions || method == http.MethodHead {
+			pattern == "/op1.js" || pattern == "/favicon.ico" || method == http.MethodOptions || method == http.MethodHead {
 			return nil
 		}
 		out = append(out, route{method, pattern})
