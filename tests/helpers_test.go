@@ -4,13 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tally/app/apptest"
 )
 
 // installSDKs installs both published SDKs once (@openpanel/web depends on
@@ -130,4 +136,21 @@ func check(t *testing.T, id string, problems []string) {
 			t.Error(strings.Join(problems, "\n"))
 		}
 	})
+}
+
+// setCookies gives the browser the cookies of a logged-in client, so a
+// browser test starts logged in without typing a password.
+func setCookies(t *testing.T, browser context.Context, env *apptest.Env, c *apptest.Client) {
+	t.Helper()
+	base, _ := url.Parse(env.URL)
+	var cookies []*network.CookieParam
+	for _, ck := range c.HTTP.Jar.Cookies(base) {
+		cookies = append(cookies, &network.CookieParam{Name: ck.Name, Value: ck.Value, URL: env.URL})
+	}
+	if _, err := chromedp.Run(browser, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, network.SetCookies, network.SetCookiesParams{Cookies: cookies})
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
 }

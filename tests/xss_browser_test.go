@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/go-chi/chi/v5"
 
@@ -84,18 +82,7 @@ func TestHostileNamesNeverRun(t *testing.T) {
 	}
 
 	browser := startBrowser(t, chromium)
-	// The browser logs in with the owner's session cookie.
-	base, _ := url.Parse(env.URL)
-	var cookies []*network.CookieParam
-	for _, c := range owner.HTTP.Jar.Cookies(base) {
-		cookies = append(cookies, &network.CookieParam{Name: c.Name, Value: c.Value, URL: env.URL})
-	}
-	if _, err := chromedp.Run(browser, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, network.SetCookies, network.SetCookiesParams{Cookies: cookies})
-		return err
-	})); err != nil {
-		t.Fatal(err)
-	}
+	setCookies(t, browser, env, owner) // logged in as the owner
 	for _, path := range pages {
 		ctx, cancel := context.WithTimeout(browser, 20*time.Second)
 		err := chromedp.Do(ctx,

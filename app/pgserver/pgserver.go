@@ -325,7 +325,10 @@ func (s *Server) Stop() error {
 
 // Kill stops the cluster abruptly, as a crash would (tests of recovery).
 func (s *Server) Kill() {
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	// The whole process group, as a machine crash would: killing only the
+	// postmaster leaves its backends to finish (and commit) what they were
+	// doing before they notice.
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	<-s.done
 }
 
