@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -190,5 +191,51 @@ func TestUnknownURLIs404InTheDashboardLook(t *testing.T) {
 	p := c.Get("/no/such/page")
 	if p.Status != 404 || !strings.Contains(p.Body, `data-testid="error"`) || !strings.Contains(p.Body, `data-testid="user"`) {
 		t.Fatalf("404 page: %d %s", p.Status, p.Body)
+	}
+}
+
+func TestSessionCookieIsSecureBehindTLS(t *testing.T) {
+	t.Parallel()
+	env := startEmpty(t)
+	env.Onboard(t, "owner@acme.test", "correct horse battery")
+	login := func(proto string) string {
+		c := env.NewClient(t)
+		if proto != "" {
+			c.Header.Set("X-Forwarded-Proto", proto) // the tests' loopback address is a trusted proxy
+		}
+		p := c.Post("/login", url.Values{"email": {"owner@acme.test"}, "password": {"correct horse battery"}})
+		if p.Status != http.StatusSeeOther {
+			t.Fatalf("login: %d", p.Status)
+		}
+		return p.Header.Get("Set-Cookie")
+	}
+	if c := login("https"); !strings.Contains(c, "; Secure") {
+		t.Errorf("behind a TLS proxy the cookie is not Secure: %q", c)
+	}
+	if c := login(""); strings.Contains(c, "Secure") {
+		t.Errorf("over plain HTTP the cookie is Secure (the browser would drop it): %q", c)
+	}
+}
+
+func TestLoginIsRateLimitedPerIP(t *testing.T) {
+	t.Parallel()
+	env := startEmpty(t)
+	env.Onboard(t, "owner@acme.test", "correct horse battery")
+	sprayer := env.NewClient(t)
+	sprayer.Header.Set("X-Forwarded-For", "81.2.69.7")
+	for i := 0; i < 30; i++ { // a different account each time: only the IP limit applies
+		p := sprayer.Post("/login", url.Values{"email": {fmt.Sprintf("user%d@acme.test", i)}, "password": {"guess"}})
+		if p.Status != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i, p.Status)
+		}
+	}
+	if p := sprayer.Post("/login", url.Values{"email": {"owner@acme.test"}, "password": {"correct horse battery"}}); p.Status != http.StatusTooManyRequests {
+		t.Fatalf("31st login from the spraying IP: %d, want 429", p.Status)
+	}
+	// Another address still logs in.
+	other := env.NewClient(t)
+	other.Header.Set("X-Forwarded-For", "81.2.69.8")
+	if p := other.Post("/login", url.Values{"email": {"owner@acme.test"}, "password": {"correct horse battery"}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("login from another IP: %d", p.Status)
 	}
 }
