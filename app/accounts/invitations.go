@@ -87,7 +87,12 @@ const invitationSelect = `
 	FROM invitations i
 	JOIN organizations o ON o.id = i.organization_id
 	LEFT JOIN users u ON u.id = i.invited_by
-	WHERE i.accepted_at IS NULL AND i.expires_at > now() AND `
+	WHERE i.accepted_at IS NULL AND i.expires_at > now()
+	  -- An invitation carries its inviter's authority: it dies with it
+	  -- (an admin removed or demoted cannot come back through a link).
+	  AND EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = i.organization_id
+	              AND m.user_id = i.invited_by AND m.role IN ('owner', 'admin'))
+	  AND `
 
 func scanInvitation(r pgx.Row) (Invitation, error) {
 	var inv Invitation

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Kind classifies an error for the caller.
@@ -62,7 +64,17 @@ func KindOf(err error) Kind {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return NotFound
 	}
+	if isDataException(err) {
+		return Invalid
+	}
 	return Internal
+}
+
+// isDataException reports a PostgreSQL data exception (class 22: a value
+// too long, bad encoding, out of range): the input was wrong, not the server.
+func isDataException(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && strings.HasPrefix(pg.Code, "22")
 }
 
 // Message returns the text to show a user.
@@ -73,6 +85,11 @@ func Message(err error) string {
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "not found"
+	}
+	if isDataException(err) {
+		var pg *pgconn.PgError
+		errors.As(err, &pg)
+		return "a value cannot be stored: " + pg.Message
 	}
 	return "internal error"
 }

@@ -46,7 +46,8 @@ type Hub struct {
 	mu      sync.Mutex
 	subs    map[string]map[*sub]struct{}
 	stopped bool
-	firsts  map[string]First // first events found (they never change)
+	firsts  map[string]First        // first events found (they never change)
+	counts  map[string]visitorCount // recent counts, shared by every stream of a project
 
 	idle      time.Duration // idleCheck; shorter in tests
 	cancel    context.CancelFunc
@@ -63,7 +64,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{pool: pool, log: log, subs: map[string]map[*sub]struct{}{}, firsts: map[string]First{}, idle: idleCheck, done: make(chan struct{})}
+	return &Hub{pool: pool, log: log, subs: map[string]map[*sub]struct{}{}, firsts: map[string]First{}, counts: map[string]visitorCount{}, idle: idleCheck, done: make(chan struct{})}
 }
 
 // Start opens the listening connection in the background: it reconnects,
@@ -142,13 +143,17 @@ func (h *Hub) Subscribe(projectID string) (<-chan struct{}, func()) {
 func (h *Hub) Publish(payload string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// New events make the shared counts stale: the next stream to ask
+	// counts again.
 	if payload == "*" {
+		clear(h.counts)
 		for _, set := range h.subs {
 			signal(set)
 		}
 		return
 	}
 	for id := range strings.SplitSeq(payload, ",") {
+		delete(h.counts, id)
 		signal(h.subs[id])
 	}
 }
@@ -263,12 +268,35 @@ const firstEventSQL = `
 // VisitorsNow is how many distinct devices sent events to the project in
 // the last five minutes (session ends, written later by a job, excluded).
 func (h *Hub) VisitorsNow(ctx context.Context, projectID string) (int, error) {
+	// Every open dashboard of a project asks after the same notification:
+	// one count per project per second serves them all.
+	h.mu.Lock()
+	c, ok := h.counts[projectID]
+	h.mu.Unlock()
+	if ok && time.Since(c.at) < visitorsCacheTTL {
+		return c.n, nil
+	}
 	var n int
 	err := h.pool.QueryRow(ctx, visitorsNowSQL, projectID).Scan(&n)
 	if err != nil {
 		return 0, errs.Wrap(errs.Internal, err, "count the visitors now")
 	}
+	h.mu.Lock()
+	if len(h.counts) > 10_000 { // projects nobody watches any more
+		clear(h.counts)
+	}
+	h.counts[projectID] = visitorCount{n: n, at: time.Now()}
+	h.mu.Unlock()
 	return n, nil
+}
+
+// visitorsCacheTTL bounds how stale a shared count may be; streams recount
+// at most once a second anyway.
+const visitorsCacheTTL = 900 * time.Millisecond
+
+type visitorCount struct {
+	n  int
+	at time.Time
 }
 
 // First is a project's first event.

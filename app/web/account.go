@@ -32,9 +32,10 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 	again := func(status int, msg string) {
 		h.pageStatus(w, r, status, "Account", "account", views.Account(views.AccountPage{Name: u.Name, Email: u.Email, Error: msg}))
 	}
-	// Guessing the current password counts as failed logins of the account.
-	key := "account:" + u.Email
-	if blocked, wait := h.logins.blocked(key, loginPerAccount); blocked {
+	// Guessing the current password (a session left open) is limited like
+	// logins from one address, under its own key.
+	key := "password:" + u.ID.String()
+	if blocked, wait := h.logins.blocked(key, loginPerAccountAddr); blocked {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		again(http.StatusTooManyRequests, "Too many wrong passwords. Try again later.")
 		return
@@ -97,11 +98,13 @@ func (h *Handler) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 			views.Forgot(views.ForgotPage{MailEnabled: true, Email: r.PostFormValue("email"), Error: errs.Message(err)}))
 		return
 	}
-	emailKey, ipKey := "reset:"+email, "reset-ip:"+h.clientIP(r).String()
+	emailKey, ipKey := "reset:"+email, "reset-ip:"+addrKey(h.clientIP(r))
 	emailBlocked, _ := h.logins.blocked(emailKey, resetsPerEmail)
 	ipBlocked, _ := h.logins.blocked(ipKey, resetsPerIP)
-	h.logins.fail(emailKey)
-	h.logins.fail(ipKey)
+	if !emailBlocked && !ipBlocked { // once blocked, more requests record nothing
+		h.logins.fail(emailKey)
+		h.logins.fail(ipKey)
+	}
 	if emailBlocked || ipBlocked {
 		h.Log.Info("password reset request over the limit", "ip", h.clientIP(r))
 	} else {
@@ -173,7 +176,7 @@ func (h *Handler) resetSubmit(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.logins.reset("account:" + u.Email)
+	h.logins.reset("account:" + u.Email) // a reset proves the owner: lift the account-wide block
 	if err := h.startSession(r, u, false); err != nil {
 		h.fail(w, r, err)
 		return

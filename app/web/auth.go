@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -103,15 +104,21 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := views.LoginForm{Email: strings.TrimSpace(r.PostFormValue("email")), Next: r.PostFormValue("next"), Remember: r.PostFormValue("remember") != ""}
-	ipKey := "ip:" + h.clientIP(r).String()
-	accountKey := "account:" + strings.ToLower(f.Email)
-	if blocked, wait := h.logins.blocked(accountKey, loginPerAccount); blocked {
-		h.loginRefused(w, r, f, wait)
-		return
+	addr := addrKey(h.clientIP(r))
+	email := strings.ToLower(f.Email)
+	keys := []struct {
+		key string
+		max int
+	}{
+		{"account-addr:" + email + "|" + addr, loginPerAccountAddr},
+		{"account:" + email, loginPerAccount},
+		{"ip:" + addr, loginPerIP},
 	}
-	if blocked, wait := h.logins.blocked(ipKey, loginPerIP); blocked {
-		h.loginRefused(w, r, f, wait)
-		return
+	for _, k := range keys {
+		if blocked, wait := h.logins.blocked(k.key, k.max); blocked {
+			h.loginRefused(w, r, f, wait)
+			return
+		}
 	}
 	u, err := h.Accounts.Authenticate(r.Context(), f.Email, r.PostFormValue("password"))
 	if err != nil {
@@ -119,14 +126,15 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, err)
 			return
 		}
-		h.logins.fail(accountKey)
-		h.logins.fail(ipKey)
+		for _, k := range keys {
+			h.logins.fail(k.key)
+		}
 		h.Log.Info("login failed", "ip", h.clientIP(r))
 		f.Error = errs.Message(err)
 		h.bare(w, r, http.StatusUnauthorized, "Log in", false, views.Login(f))
 		return
 	}
-	h.logins.reset(accountKey)
+	h.logins.reset(keys[0].key)
 	if err := h.startSession(r, u, f.Remember); err != nil {
 		h.fail(w, r, err)
 		return
@@ -150,9 +158,17 @@ func plural(n int) string {
 }
 
 // safeNext keeps redirects after login on this site: a path, never a URL
-// to another host ("//evil.example" or "/\evil.example" included).
+// to another host. Browsers strip tabs and newlines and read "\" as "/",
+// so "//evil.example", "/\evil.example" and "/\t/evil.example" all lead away:
+// any control character or backslash is refused outright.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		return "/"
 	}
 	return next
@@ -190,7 +206,12 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 // switchProject is the project switcher's target (a GET form).
 func (h *Handler) switchProject(w http.ResponseWriter, r *http.Request) {
 	u, _ := currentUser(r)
-	p, err := h.Accounts.Project(r.Context(), u.ID, r.URL.Query().Get("project"))
+	id := r.URL.Query().Get("project")
+	if !validText(id) {
+		h.fail(w, r, errs.E(errs.NotFound, "no such project"))
+		return
+	}
+	p, err := h.Accounts.Project(r.Context(), u.ID, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -114,7 +114,12 @@ func (h *Handler) requireUser(next http.Handler) http.Handler {
 func (h *Handler) projectCtx(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := currentUser(r)
-		p, err := h.Accounts.Project(r.Context(), u.ID, chi.URLParam(r, "projectID"))
+		id := chi.URLParam(r, "projectID")
+		if !validText(id) {
+			h.fail(w, r, errs.E(errs.NotFound, "no such project"))
+			return
+		}
+		p, err := h.Accounts.Project(r.Context(), u.ID, id)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -130,7 +135,12 @@ func (h *Handler) projectCtx(next http.Handler) http.Handler {
 func (h *Handler) orgCtx(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := currentUser(r)
-		o, err := h.Accounts.Organization(r.Context(), u.ID, chi.URLParam(r, "orgID"))
+		id := chi.URLParam(r, "orgID")
+		if !validText(id) {
+			h.fail(w, r, errs.E(errs.NotFound, "no such organization"))
+			return
+		}
+		o, err := h.Accounts.Organization(r.Context(), u.ID, id)
 		if err != nil {
 			h.fail(w, r, err)
 			return

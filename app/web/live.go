@@ -17,10 +17,13 @@ import (
 // keeps proxies from closing a quiet stream.
 const (
 	liveThrottle  = time.Second
-	liveRefresh   = 15 * time.Second
 	liveHeartbeat = 25 * time.Second
 	liveWriteWait = 30 * time.Second // a client that reads nothing this long is dropped
 )
+
+// liveRefresh is also when a stream re-checks its access (a variable so a
+// test can shorten it).
+var liveRefresh = 15 * time.Second
 
 // live is the project's server-sent event stream (GET /p/{id}/live):
 //
@@ -120,6 +123,11 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 			update()
 			next = time.Now().Add(liveThrottle)
 		case <-refresh.C:
+			// Access is checked at connect; a stream lasts, so check again:
+			// a logout, a password change or a removal ends it.
+			if !h.stillAllowed(r, p.ID) {
+				return
+			}
 			update()
 		case <-heartbeat.C:
 			s.comment("ping")
@@ -162,4 +170,24 @@ func (s *sseStream) flush() {
 		_ = s.rc.SetWriteDeadline(time.Now().Add(liveWriteWait))
 		s.err = s.rc.Flush()
 	}
+}
+
+// stillAllowed re-checks a long-lived request: the login session still
+// exists, was issued after the user's last password change, and the user
+// may still see the project.
+func (h *Handler) stillAllowed(r *http.Request, projectID string) bool {
+	ctx := r.Context()
+	u, ok := currentUser(r)
+	if !ok {
+		return false
+	}
+	if _, exists, err := h.sessions.Store.Find(h.sessions.Token(ctx)); err != nil || !exists {
+		return false
+	}
+	fresh, err := h.Accounts.User(ctx, u.ID)
+	if err != nil || time.Unix(h.sessions.GetInt64(ctx, sessIssued), 0).Before(fresh.SessionsValidAfter) {
+		return false
+	}
+	_, err = h.Accounts.Project(ctx, u.ID, projectID)
+	return err == nil
 }

@@ -461,3 +461,24 @@ func TestInvitationIsAcceptedOnceUnderConcurrency(t *testing.T) {
 		}
 	}
 }
+
+// An invitation carries its inviter's authority: once the admin who made it
+// is removed, the link no longer works (an admin about to be removed cannot
+// invite a second address of their own to come back).
+func TestInvitationDiesWithItsInvitersAuthority(t *testing.T) {
+	t.Parallel()
+	tm := startTeam(t)
+	admin, adminID := tm.addMember(t, "admin@acme.test", "admin")
+	link := tm.invite(t, admin, "backdoor@elsewhere.test", "admin")
+	if p := tm.env.NewClient(t).Get(link); p.Status != http.StatusOK {
+		t.Fatalf("the invitation before the removal: %d", p.Status)
+	}
+	status(t, "remove the admin", tm.owner.Post("/o/"+tm.org+"/members/"+adminID.String()+"/remove", url.Values{}), 303)
+	c := tm.env.NewClient(t)
+	if p := c.Get(link); p.Status != http.StatusNotFound {
+		t.Fatalf("the removed admin's invitation: %d, want 404", p.Status)
+	}
+	if p := c.Post(link, url.Values{"name": {"Back"}, "password": {teamPW}}); p.Status != http.StatusNotFound {
+		t.Fatalf("accepting the removed admin's invitation: %d, want 404", p.Status)
+	}
+}

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/a-h/templ"
 
@@ -86,7 +89,7 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, status int, c te
 	w.Header().Add("Vary", hxRequest)
 	w.WriteHeader(status)
 	if err := c.Render(r.Context(), w); err != nil {
-		h.Log.Warn("render", "path", r.URL.Path, "err", err)
+		h.Log.Warn("render", "route", routeName(r), "err", err)
 	}
 }
 
@@ -100,7 +103,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errs.NotFound:
 		title, msg = "Not found", "This page does not exist, or you do not have access to it."
 	case errs.Internal:
-		h.Log.Error("dashboard request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		h.Log.Error("dashboard request failed", "method", r.Method, "route", routeName(r), "err", err)
 		title, msg = "Something went wrong", "The server could not answer this request. It has been logged; try again in a moment."
 	}
 	if isPartial(r) {
@@ -154,13 +157,33 @@ func (h *Handler) popFlashes(r *http.Request) []views.Flash {
 // maxForm bounds every dashboard form body.
 const maxForm = 64 << 10
 
-// parseForm reads a urlencoded form with a size limit.
+// parseForm reads a urlencoded form with a size limit. Text PostgreSQL
+// cannot store (invalid UTF-8, NUL) is refused here with a clear 400.
 func parseForm(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		return errs.E(errs.Invalid, "the form could not be read (too large or malformed)")
 	}
+	for _, vs := range r.Form {
+		for _, v := range vs {
+			if !validText(v) {
+				return errs.E(errs.Invalid, "the form contains characters that are not text (invalid UTF-8 or NUL)")
+			}
+		}
+	}
 	return nil
+}
+
+// validText reports whether s is text PostgreSQL can store.
+func validText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// routeName is what logs say about a request: the route's pattern, not its
+// path, so one-time tokens in URLs (/reset/{token}) never reach the logs.
+func routeName(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+		return rc.RoutePattern()
+	}
+	return "(unrouted)"
 }
 
 // formList splits a textarea or comma list into trimmed, non-empty lines.

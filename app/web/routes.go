@@ -16,11 +16,11 @@ import (
 func (h *Handler) Routes(r chi.Router) {
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.Log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"))
+		h.Log.Warn("cross-origin request refused", "method", r.Method, "route", routeName(r), "origin", r.Header.Get("Origin"))
 		http.Error(w, "cross-origin request refused: submit the form from the dashboard itself", http.StatusForbidden)
 	}))
 	r.Group(func(r chi.Router) {
-		r.Use(csrf.Handler, middleware.Compress(5, "text/html"), h.secureCookies, h.sessions.LoadAndSave, h.loadUser)
+		r.Use(securityHeaders, csrf.Handler, middleware.Compress(5, "text/html"), h.secureCookies, h.sessions.LoadAndSave, h.loadUser)
 
 		// Public: onboarding (only while nobody has an account), login,
 		// password reset, accepting an invitation.

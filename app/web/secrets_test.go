@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
@@ -59,6 +61,26 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatalf("no secret shown: %d", p.Status)
 	}
 	secrets["client secret"] = m[1]
+
+	// The login session's token is stored only as a hash.
+	base, _ := url.Parse(env.URL)
+	found := false
+	for _, ck := range c.HTTP.Jar.Cookies(base) {
+		if ck.Name != "tally_session" {
+			continue
+		}
+		found = true
+		var plain, hashed int
+		sum := sha256.Sum256([]byte(ck.Value))
+		_ = env.Pool.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE token = $1), count(*) FILTER (WHERE token = $2) FROM auth.sessions`,
+			ck.Value, hex.EncodeToString(sum[:])).Scan(&plain, &hashed)
+		if plain != 0 || hashed != 1 {
+			t.Errorf("session token stored in the clear (%d) or not under its hash (%d)", plain, hashed)
+		}
+	}
+	if !found {
+		t.Fatal("the client has no session cookie")
+	}
 
 	// Pages after creation.
 	var pages strings.Builder

@@ -9,12 +9,14 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"tally/app/accounts"
 	"tally/app/apptest"
+	"tally/app/web"
 	"tally/static"
 )
 
@@ -27,10 +29,12 @@ type trSite struct {
 	tracking  string // the Tracking page's path
 }
 
+const trPassword = "correct horse battery"
+
 func trOnboard(t *testing.T) trSite {
 	t.Helper()
 	env := startEmpty(t)
-	c, next := env.Onboard(t, "owner@acme.test", "correct horse battery")
+	c, next := env.Onboard(t, "owner@acme.test", trPassword)
 	s := trSite{env: env, owner: c, tracking: next}
 	s.projectID = strings.TrimSuffix(strings.TrimPrefix(next, "/p/"), "/tracking")
 	if err := env.Pool.QueryRow(context.Background(), `SELECT id::text FROM clients WHERE project_id = $1`, s.projectID).Scan(&s.clientID); err != nil {
@@ -370,5 +374,50 @@ func TestTrackerScriptIsServedToAnySite(t *testing.T) {
 	res2.Body.Close()
 	if h.Get("ETag") == "" || res2.StatusCode != http.StatusNotModified {
 		t.Errorf("revalidation with ETag %q: %d, want 304", h.Get("ETag"), res2.StatusCode)
+	}
+}
+
+// TestLiveEndsWhenAccessEnds: a stream outlives the request that checked
+// access, so it checks again: after a logout (the same session) or a
+// password change (another session) it ends. Not parallel: it shortens the
+// re-check interval for the package.
+func TestLiveEndsWhenAccessEnds(t *testing.T) {
+	defer web.SetLiveRefresh(200 * time.Millisecond)()
+	s := trOnboard(t)
+	ended := func(events <-chan sseEvent) bool {
+		deadline := time.After(3 * time.Second)
+		for {
+			select {
+			case _, open := <-events:
+				if !open {
+					return true
+				}
+			case <-deadline:
+				return false
+			}
+		}
+	}
+
+	// Logout in the same browser.
+	_, events := trStream(t, s.env, s.owner, "/p/"+s.projectID+"/live")
+	waitSSE(t, events, 2*time.Second, "visitors", is("0"))
+	if ended(events) {
+		t.Fatal("the stream ended while access was still valid")
+	}
+	s.owner.Post("/logout", url.Values{})
+	if !ended(events) {
+		t.Fatal("the stream went on after logout")
+	}
+
+	// A password change elsewhere ends the other session's stream.
+	other := s.env.Login(t, "owner@acme.test", trPassword)
+	_, events = trStream(t, s.env, other, "/p/"+s.projectID+"/live")
+	waitSSE(t, events, 2*time.Second, "visitors", is("0"))
+	changer := s.env.Login(t, "owner@acme.test", trPassword)
+	if p := changer.Post("/account/password", url.Values{"current": {trPassword}, "new": {"a whole new password"}}); p.Status >= 400 {
+		t.Fatalf("password change: %d", p.Status)
+	}
+	if !ended(events) {
+		t.Fatal("the stream went on after a password change ended its session")
 	}
 }

@@ -6,6 +6,8 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -69,7 +71,7 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	}
 	store := pgxstore.NewWithCleanupInterval(sp, 10*time.Minute)
 	sm := scs.New()
-	sm.Store = store
+	sm.Store = hashedStore{store}
 	sm.Lifetime = sessionLifetime
 	sm.Cookie.Name = "tally_session"
 	sm.Cookie.HttpOnly = true
@@ -77,7 +79,7 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	sm.Cookie.Persist = false // "remember me" makes it persistent
 	sm.Cookie.Path = "/"
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
-		o.Log.Error("login session store", "err", err, "path", r.URL.Path)
+		o.Log.Error("login session store", "err", err, "route", routeName(r))
 		http.Error(w, "the session store is unavailable; try again", http.StatusServiceUnavailable)
 	}
 	h := &Handler{Options: o, sessions: sm, sessionPool: sp, sessionStore: store, logins: newLimiter()}
@@ -134,4 +136,36 @@ func (h *Handler) fromProxy(r *http.Request) bool {
 // trusted proxies.
 func (h *Handler) clientIP(r *http.Request) netip.Addr {
 	return enrich.ClientIP(r.Header, r.RemoteAddr, h.fromProxy(r))
+}
+
+// securityHeaders: dashboard pages may not be framed (clickjacking of the
+// one-click buttons), responses are never sniffed as another type, and
+// dashboard URLs do not leak to other sites as referrers.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hashedStore keeps login sessions under a SHA-256 of their token, like
+// invitation and reset tokens: a copy of the database (a backup, a dump)
+// holds no working session.
+type hashedStore struct{ inner scs.Store }
+
+func hashedToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s hashedStore) Find(token string) ([]byte, bool, error) {
+	return s.inner.Find(hashedToken(token))
+}
+func (s hashedStore) Delete(token string) error { return s.inner.Delete(hashedToken(token)) }
+func (s hashedStore) Commit(token string, b []byte, expiry time.Time) error {
+	return s.inner.Commit(hashedToken(token), b, expiry)
 }

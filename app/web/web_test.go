@@ -114,7 +114,7 @@ func TestLoginLogoutAndNext(t *testing.T) {
 		t.Fatalf("after login GET %s: %d", next, p.Status)
 	}
 	// Open redirects are not followed.
-	for _, evil := range []string{"//evil.test/x", "https://evil.test", "/\\evil.test"} {
+	for _, evil := range []string{"//evil.test/x", "https://evil.test", "/\\evil.test", "/\t/evil.test", "/\n/evil.test", "javascript:alert(1)"} {
 		c2 := env.NewClient(t)
 		p := c2.Post("/login", url.Values{"email": {"owner@acme.test"}, "password": {"correct horse battery"}, "next": {evil}})
 		if p.Location != "/" {
@@ -169,6 +169,13 @@ func TestLoginIsRateLimitedPerAccount(t *testing.T) {
 	p := c.Post("/login", url.Values{"email": {"owner@acme.test"}, "password": {"correct horse battery"}})
 	if p.Status != http.StatusTooManyRequests || p.Header.Get("Retry-After") == "" || !strings.Contains(p.Body, "Too many failed logins") {
 		t.Fatalf("after 10 failures: %d %q", p.Status, p.Header.Get("Retry-After"))
+	}
+	// The guesser cannot lock the owner out: from their own address the
+	// owner still logs in.
+	owner := env.NewClient(t)
+	owner.Header.Set("X-Forwarded-For", "81.2.69.20")
+	if p := owner.Post("/login", url.Values{"email": {"owner@acme.test"}, "password": {"correct horse battery"}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("the owner from another address: %d", p.Status)
 	}
 }
 
@@ -237,5 +244,31 @@ func TestLoginIsRateLimitedPerIP(t *testing.T) {
 	other.Header.Set("X-Forwarded-For", "81.2.69.8")
 	if p := other.Post("/login", url.Values{"email": {"owner@acme.test"}, "password": {"correct horse battery"}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("login from another IP: %d", p.Status)
+	}
+}
+
+// Text PostgreSQL cannot store (NUL, invalid UTF-8) in forms and URLs is a
+// clear 4xx, never a 500 (and never an error in the log).
+func TestBinaryGarbageIs4xx(t *testing.T) {
+	t.Parallel()
+	env := startEmpty(t)
+	anon := env.NewClient(t)
+	if p := anon.Post("/welcome", url.Values{"email": {"a@b.test"}, "password": {"long enough"}, "organization": {"o"}, "project": {"bad\x00name"}}); p.Status != http.StatusBadRequest {
+		t.Errorf("onboarding with NUL in a name: %d", p.Status)
+	}
+	c, _ := env.Onboard(t, "owner@acme.test", "correct horse battery")
+	if p := anon.Post("/login", url.Values{"email": {"a\x00b@acme.test"}, "password": {"x"}}); p.Status != http.StatusBadRequest {
+		t.Errorf("login with NUL in the email: %d", p.Status)
+	}
+	if p := anon.Post("/login", url.Values{"email": {"\xff\xfe@acme.test"}, "password": {"x"}}); p.Status != http.StatusBadRequest {
+		t.Errorf("login with invalid UTF-8: %d", p.Status)
+	}
+	for _, path := range []string{"/p/%00/", "/p/%FF%FE/settings", "/o/%00", "/o/%C3%28/members", "/switch?project=%00"} {
+		if p := c.Get(path); p.Status != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, p.Status)
+		}
+	}
+	if strings.Contains(env.Logs.String(), "level=ERROR") {
+		t.Errorf("garbage input logged an error:\n%s", env.Logs.String())
 	}
 }
