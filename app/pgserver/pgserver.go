@@ -325,11 +325,44 @@ func (s *Server) Stop() error {
 
 // Kill stops the cluster abruptly, as a crash would (tests of recovery).
 func (s *Server) Kill() {
-	// The whole process group, as a machine crash would: killing only the
-	// postmaster leaves its backends to finish (and commit) what they were
-	// doing before they notice.
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	// Every process of the cluster at once, as a machine crash would:
+	// backends run in their own sessions (PostgreSQL calls setsid), and
+	// killed alone the postmaster leaves them to finish, and commit, what
+	// they were doing before they notice.
+	pid := s.cmd.Process.Pid
+	_ = syscall.Kill(pid, syscall.SIGSTOP) // no new backends while we look
+	for _, child := range childPids(pid) {
+		_ = syscall.Kill(child, syscall.SIGKILL)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
 	<-s.done
+}
+
+// childPids lists the processes whose parent is pid (from /proc).
+func childPids(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may contain spaces, so parse
+		// after its closing parenthesis.
+		rest := string(stat)
+		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		f := strings.Fields(rest)
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
 }
 
 func lastLines(s string, n int) string {
