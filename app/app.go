@@ -38,7 +38,7 @@ import (
 const usage = `tally: self-hosted product and web analytics
 
 Usage:
-  tally [serve] [flags]              run the server (default)
+  tally [serve] [--demo] [flags]     run the server (default); --demo adds a Demo project full of traffic
   tally migrate [flags]              apply migrations and SQL functions, then exit
   tally psql [flags] [-- psql args]  psql against the configured database
   tally project create --name NAME [--org NAME] [--domain D]... [flags]
@@ -48,7 +48,9 @@ Usage:
   tally project filter remove --id ID --filter N
   tally user reset-link --email EMAIL  print a one-time password reset link (1 hour)
   tally geoip install [--city]       fetch the GeoIP databases into <data-dir>/geoip
+  tally seed --project ID [--events N] [--days D] [--seed S]  write synthetic traffic into a project
   tally bench ingest [--events N] [--concurrency C] [--url URL]
+  tally bench overview [--events N] [--url URL]
 
 Flags (each also an environment variable):
 `
@@ -75,6 +77,8 @@ func Main(ctx context.Context, args, env []string, stdout, stderr io.Writer) int
 		err = geoipCmd(ctx, args, env, stderr)
 	case "bench":
 		err = benchCmd(ctx, args, env, stdout, stderr)
+	case "seed":
+		err = seedCmd(ctx, args, env, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage+config.Usage())
 		return 0
@@ -144,6 +148,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	}
 	writer := ingest.NewWriter(d.Pool, ingest.WriterOptions{
 		Queue: cfg.IngestQueue, Batch: cfg.IngestBatch, Writers: cfg.IngestWriters, MaxWait: cfg.IngestMaxWait,
+		ProfileMaxWait: cfg.IngestProfileMaxWait,
 	}, log)
 	river, err := jobs.New(d.Pool, log)
 	if err != nil {
@@ -222,9 +227,17 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		if e := writer.Close(sctx); e != nil {
 			log.Error("ingest drain incomplete", "err", e)
 		}
-		if e := river.Stop(sctx); e != nil {
-			log.Error("river stop", "err", e)
+		// Running jobs get a few seconds to finish, then are cancelled:
+		// every job resumes after a restart (the merge rewrite from its
+		// last batch, the rollup refresh from the days still dirty), and a
+		// stop must not wait out a refresh of a big backlog.
+		jctx, jcancel := context.WithTimeout(sctx, 5*time.Second)
+		if e := river.Stop(jctx); e != nil {
+			if e := river.StopAndCancel(sctx); e != nil {
+				log.Error("river stop", "err", e)
+			}
 		}
+		jcancel()
 		dash.Close()
 		_ = geo.Close()
 		d.Close()
@@ -248,6 +261,13 @@ func (s *Server) Wait() error {
 }
 
 func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	demo := fs.Bool("demo", false, "create a Demo project full of synthetic traffic on first start (app/seed)")
+	own, args := splitFlags(fs, args)
+	if err := fs.Parse(own); err != nil {
+		return err
+	}
 	cfg, _, err := config.Parse("serve", args, env)
 	if err != nil {
 		return err
@@ -263,6 +283,9 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 	s, err := Start(ctx, cfg, log)
 	if err != nil {
 		return err
+	}
+	if *demo {
+		startDemo(ctx, s, log)
 	}
 	return s.Wait()
 }

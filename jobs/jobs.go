@@ -1,11 +1,13 @@
 // Package jobs holds the River workers and the periodic schedule: closing
 // idle sessions, rotating salts, creating partitions ahead of time, forgetting
-// old duplicate keys. Every job is a call of a versioned SQL function, so it
-// is safe to run from several server processes (River's leader schedules it).
+// old duplicate keys, refreshing the overview's rollups. Every job is a call
+// of a versioned SQL function, so it is safe to run from several server
+// processes (River's leader schedules it).
 package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -14,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"tally/app/analytics"
 )
 
 // Partition coverage: every timestamp ingest accepts (a year back) has a
@@ -163,6 +167,40 @@ func RewriteMerge(ctx context.Context, pool *pgxpool.Pool, mergeID int64, batch 
 	}
 }
 
+// RefreshRollupsArgs recomputes the overview's rollups of the days marked
+// dirty since the last run (sql/overview.sql, op.refresh_rollups_v1).
+type RefreshRollupsArgs struct{}
+
+func (RefreshRollupsArgs) Kind() string { return "refresh_rollups" }
+
+// RefreshRollupsEvery is how far behind the rollups may be.
+const RefreshRollupsEvery = 5 * time.Second
+
+// RefreshRollupsWorker works through the dirty days, a transaction per day,
+// for at most refreshBudget per run (a backlog, after a bulk load, goes on
+// in the next runs). A run that finds another still working returns at
+// once.
+type RefreshRollupsWorker struct {
+	river.WorkerDefaults[RefreshRollupsArgs]
+	Pool *pgxpool.Pool
+	Log  *slog.Logger
+}
+
+const refreshBudget = 30 * time.Second
+
+func (w *RefreshRollupsWorker) Work(ctx context.Context, _ *river.Job[RefreshRollupsArgs]) error {
+	ctx, cancel := context.WithTimeout(ctx, refreshBudget)
+	defer cancel()
+	n, err := analytics.RefreshRollups(ctx, w.Pool, 0, false)
+	if n > 0 {
+		w.Log.Debug("refreshed rollups", "days", n)
+	}
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return nil // the budget is spent; the next run goes on
+	}
+	return err
+}
+
 // PruneDedupArgs forgets acknowledged request keys past the retry window.
 type PruneDedupArgs struct{}
 
@@ -190,6 +228,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
 	river.AddWorker(workers, &execWorker[PruneDedupArgs]{Pool: pool, SQL: "SELECT op.prune_dedup_v1()"})
 	river.AddWorker(workers, &execWorker[CompressArgs]{Pool: pool, SQL: "SELECT op.compress_chunks_v1()"})
 	river.AddWorker(workers, &MergeWorker{Pool: pool})
+	river.AddWorker(workers, &RefreshRollupsWorker{Pool: pool, Log: log})
 
 	every := func(d time.Duration, args river.JobArgs) *river.PeriodicJob {
 		return river.NewPeriodicJob(river.PeriodicInterval(d),
@@ -205,6 +244,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
 			every(time.Hour, MaintenanceArgs{}),
 			every(time.Minute, PruneDedupArgs{}),
 			every(time.Hour, CompressArgs{}),
+			every(RefreshRollupsEvery, RefreshRollupsArgs{}),
 		},
 	})
 	if err != nil {

@@ -205,6 +205,25 @@ BEGIN
     FROM unnest(evs) e
     WHERE e.ord = ANY (opened);
 
+    -- Rollups (sql/overview.sql): the local days this batch changes are
+    -- recomputed soon: its events' days and the start days of the sessions
+    -- it extends (read before the upsert below, which may move a start).
+    -- Appended rows, one per project and day: no batch waits on another.
+    WITH x AS (
+        SELECT e.project_id, e.created_at AS ts FROM unnest(evs) e WHERE NOT dup[e.ord]
+        UNION ALL
+        SELECT s.project_id, s.started_at
+        FROM (SELECT DISTINCT u.id FROM unnest(sid) u(id) WHERE u.id IS NOT NULL) u
+        CROSS JOIN LATERAL (SELECT s.project_id, s.started_at FROM sessions s WHERE s.id = u.id LIMIT 1) s
+    ), tz AS (
+        SELECT p.project_id,
+               coalesce((SELECT pr.timezone FROM projects pr WHERE pr.id = p.project_id LIMIT 1), 'UTC') AS tz
+        FROM (SELECT DISTINCT x.project_id FROM x) p
+    )
+    INSERT INTO rollup_dirty (project_id, day)
+    SELECT DISTINCT x.project_id, (x.ts AT TIME ZONE tz.tz)::date
+    FROM x JOIN tz USING (project_id);
+
     WITH b AS (
         SELECT sid[e.ord] AS session_id, dev[e.ord] AS dev_id, prof[e.ord] AS prof_id, e.*
         FROM unnest(evs) e

@@ -5,3 +5,4 @@
 {{ template "profiles.sql" . }}
 {{ template "timescale.sql" . }}
 {{ template "profile_queries.sql" . }}
+{{ template "overview.sql" . }}

@@ -51,6 +51,77 @@ BEGIN
 END
 $fn$;
 
+-- op.profile_ops_v1 applies a batch of server-side profile operations in
+-- one transaction (the ingest writer's group commit): identifies (as
+-- op.identify_v1) and increments (as op.profile_increment_v1; a decrement
+-- is a negative delta). p_ops is a JSON array of
+--   {"i", "kind": "identify", "project_id", "profile_id", "first_name",
+--    "last_name", "email", "avatar", "properties", "seen_at"}
+--   {"i", "kind": "increment", "project_id", "profile_id", "property", "delta"}
+-- applied in (project_id, profile_id, i) order: each profile's operations in
+-- the order the caller numbered them, and profile rows locked in key order,
+-- the order ingest and merges lock them in, so batches never deadlock each
+-- other. An operation that cannot apply fails alone, without raising: one
+-- row per operation says ok, not_found (an increment of an unknown
+-- profile) or not_numeric (the property holds something else than a
+-- number), with the message the single-operation functions raise.
+-- Keep the statements in step with op.identify_v1 and op.profile_increment_v1.
+CREATE OR REPLACE FUNCTION op.profile_ops_v1(p_ops jsonb)
+RETURNS TABLE (i integer, status text, message text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    o record;
+BEGIN
+    FOR o IN
+        SELECT x.i AS ord, x.kind, x.project_id, x.profile_id, x.first_name, x.last_name, x.email, x.avatar,
+               x.properties, x.seen_at, x.property, x.delta
+        FROM jsonb_to_recordset(p_ops) AS x(i integer, kind text, project_id text, profile_id text,
+                                            first_name text, last_name text, email text, avatar text,
+                                            properties jsonb, seen_at timestamptz, property text, delta numeric)
+        ORDER BY x.project_id, x.profile_id, x.i
+    LOOP
+        i := o.ord;
+        status := 'ok';
+        message := NULL;
+        IF o.kind = 'identify' THEN
+            INSERT INTO profiles AS p (project_id, id, is_external, first_name, last_name, email, avatar,
+                                       properties, first_seen_at, last_seen_at)
+            VALUES (o.project_id, o.profile_id, true, o.first_name, o.last_name, o.email, o.avatar,
+                    coalesce(o.properties, '{}'), o.seen_at, o.seen_at)
+            ON CONFLICT (project_id, id) DO UPDATE SET
+                is_external = true,
+                first_name = coalesce(excluded.first_name, p.first_name),
+                last_name = coalesce(excluded.last_name, p.last_name),
+                email = coalesce(excluded.email, p.email),
+                avatar = coalesce(excluded.avatar, p.avatar),
+                properties = p.properties || excluded.properties,
+                first_seen_at = least(p.first_seen_at, excluded.first_seen_at),
+                last_seen_at = greatest(p.last_seen_at, excluded.last_seen_at),
+                updated_at = now();
+        ELSIF o.kind = 'increment' THEN
+            UPDATE profiles p
+            SET properties = jsonb_set(p.properties, ARRAY[o.property],
+                                       to_jsonb(coalesce((p.properties ->> o.property)::numeric, 0) + o.delta)),
+                updated_at = now()
+            WHERE p.project_id = o.project_id AND p.id = o.profile_id
+              AND (p.properties -> o.property IS NULL OR jsonb_typeof(p.properties -> o.property) IN ('number', 'null'));
+            IF NOT FOUND THEN
+                IF EXISTS (SELECT 1 FROM profiles p WHERE p.project_id = o.project_id AND p.id = o.profile_id) THEN
+                    status := 'not_numeric';
+                    message := format('property "%s" is not a number', o.property);
+                ELSE
+                    status := 'not_found';
+                    message := 'profile not found';
+                END IF;
+            END IF;
+        ELSE
+            RAISE EXCEPTION 'unknown profile operation %', o.kind;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$fn$;
+
 -- op.resolve_profile_v1 returns the profile an id belongs to now (itself
 -- unless it was merged into another).
 CREATE OR REPLACE FUNCTION op.resolve_profile_v1(p_project text, p_id text)

@@ -28,6 +28,17 @@ BEGIN
            jsonb_build_object('bounce', u.is_bounce, 'screenViews', u.screen_view_count, 'events', u.event_count)
     FROM u;
     GET DIAGNOSTICS n = ROW_COUNT;
+    -- Their start days are marked for the rollup refresh (one statement per
+    -- call; see rollup_dirty). Duration and bounce are already current
+    -- (every write keeps them so) and session_end events are not counted,
+    -- so this is cheap insurance: a day holding ended sessions is recounted
+    -- from what is stored once they are final.
+    IF n > 0 THEN
+        INSERT INTO rollup_dirty (project_id, day)
+        SELECT DISTINCT s.project_id,
+               (s.started_at AT TIME ZONE coalesce((SELECT p.timezone FROM projects p WHERE p.id = s.project_id), 'UTC'))::date
+        FROM sessions s WHERE s.id = ANY (ids) AND s.ended_at IS NOT NULL;
+    END IF;
     RETURN n;
 END
 $fn$;

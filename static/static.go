@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-//go:embed vendor app.css app.js op1.js favicon.svg
+//go:embed vendor app.css app.js op1.js favicon.svg world.json countries.json
 var FS embed.FS
 
 // hashes maps a file's name to the short hash of its content, and a hashed

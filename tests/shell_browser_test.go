@@ -59,7 +59,7 @@ func TestShellNavigation(t *testing.T) {
 		}
 	}
 
-	run("open the overview", chromedp.Navigate(env.URL+"/p/"+project), chromedp.WaitVisible(chromedp.CSS(`[data-testid="coming-soon"]`)))
+	run("open the overview", chromedp.Navigate(env.URL+"/p/"+project), chromedp.WaitVisible(chromedp.CSS(`[data-testid="overview"]`)))
 	eval(`window.__kept = "yes"; "ok"`)
 	run("click Settings in the navigation", chromedp.Click(chromedp.CSS(`nav[aria-label="Project"] a[href="/p/`+project+`/settings"]`)))
 	waitFor("settings page", `location.pathname === "/p/`+project+`/settings"`)
@@ -71,7 +71,7 @@ func TestShellNavigation(t *testing.T) {
 		t.Errorf("title after navigation: %q", got)
 	}
 	run("go back", chromedp.NavigateBack())
-	waitFor("back to the overview", `location.pathname === "/p/`+project+`" && !!document.querySelector('[data-testid="coming-soon"]')`)
+	waitFor("back to the overview", `location.pathname === "/p/`+project+`" && !!document.querySelector('[data-testid="overview"]')`)
 
 	// A full page load of a URL reached by HTMX works by itself.
 	run("reload settings", chromedp.Navigate(env.URL+"/p/"+project+"/settings"), chromedp.WaitVisible(chromedp.CSS(`form`)))

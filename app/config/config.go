@@ -32,6 +32,8 @@ type Config struct {
 	IngestRateLimit int           // TALLY_INGEST_RATE_LIMIT: requests per second per client IP without a secret (0: off)
 	ShutdownTimeout time.Duration // TALLY_SHUTDOWN_TIMEOUT: how long SIGTERM waits for the drain
 
+	IngestProfileMaxWait time.Duration // TALLY_INGEST_PROFILE_MAX_WAIT: how long a batch of server-side identifies and increments may wait to fill
+
 	PublicURL string // TALLY_PUBLIC_URL: the dashboard's address in links (emails, snippets); empty: from each request
 	SMTPURL   string // TALLY_SMTP_URL: smtp://user:pass@host:587 (STARTTLS) or smtps://...:465; empty prints links to the log instead
 	MailFrom  string // TALLY_MAIL_FROM: sender of invitations and password resets
@@ -81,6 +83,7 @@ var settings = []setting{
 	{"ingest-batch", "TALLY_INGEST_BATCH", "256", "most events committed in one transaction", num(func(c *Config) *int { return &c.IngestBatch })},
 	{"ingest-writers", "TALLY_INGEST_WRITERS", "2", "concurrent writer transactions", num(func(c *Config) *int { return &c.IngestWriters })},
 	{"ingest-max-wait", "TALLY_INGEST_MAX_WAIT", "5ms", "how long a batch waits to fill before it commits", dur(func(c *Config) *time.Duration { return &c.IngestMaxWait })},
+	{"ingest-profile-max-wait", "TALLY_INGEST_PROFILE_MAX_WAIT", "500us", "how long a batch of server-side identifies and increments waits to fill before it commits", dur(func(c *Config) *time.Duration { return &c.IngestProfileMaxWait })},
 	{"ingest-rate-limit", "TALLY_INGEST_RATE_LIMIT", "100", "requests per second per client IP from browsers (0: no limit)", num(func(c *Config) *int { return &c.IngestRateLimit })},
 	{"public-url", "TALLY_PUBLIC_URL", "", "the dashboard's public address for links, like https://stats.example.com (empty: taken from each request)", str(func(c *Config) *string { return &c.PublicURL })},
 	{"smtp-url", "TALLY_SMTP_URL", "", "mail server for invitations and password resets: smtp://user:pass@host:587 or smtps://user:pass@host:465 (empty: no mail)", str(func(c *Config) *string { return &c.SMTPURL })},
@@ -154,7 +157,7 @@ func (c Config) validate() error {
 	if c.Timescale != "auto" && c.Timescale != "off" {
 		errs = append(errs, fmt.Errorf("TALLY_TIMESCALE must be auto or off, not %q", c.Timescale))
 	}
-	if c.IngestQueue < 1 || c.IngestBatch < 1 || c.IngestWriters < 1 || c.IngestMaxWait < 0 || c.IngestRateLimit < 0 {
+	if c.IngestQueue < 1 || c.IngestBatch < 1 || c.IngestWriters < 1 || c.IngestMaxWait < 0 || c.IngestProfileMaxWait < 0 || c.IngestRateLimit < 0 {
 		errs = append(errs, errors.New("ingest queue, batch and writers must be positive"))
 	}
 	if c.PublicURL != "" {

@@ -298,14 +298,13 @@ func (s *Service) identify(ctx context.Context, caller Caller, v visitor, p *Ide
 	// device joins the profile (server-side identifies have no device of the
 	// person's to link).
 	linkDevice := v.device.Device != "server" && v.device.Device != ""
+	if !linkDevice { // group-committed with other profile operations
+		now := v.now.Truncate(time.Microsecond) // what PostgreSQL keeps
+		return s.writer.ApplyProfileOp(ctx, ProfileOp{Kind: OpIdentify, ProjectID: pid, ProfileID: p.ProfileID,
+			FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, Avatar: p.Avatar, Properties: props, SeenAt: &now})
+	}
 	const identifySQL = "SELECT op.identify_v1($1, $2, $3, $4, $5, $6, $7, $8)"
 	args := []any{pid, p.ProfileID, nullable(p.FirstName), nullable(p.LastName), nullable(p.Email), nullable(p.Avatar), props, v.now}
-	if !linkDevice { // one statement: no transaction round trips
-		if _, err := s.pool.Exec(ctx, identifySQL, args...); err != nil {
-			return dbErr(err)
-		}
-		return nil
-	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, identifySQL, args...); err != nil {
 			return err
@@ -355,9 +354,12 @@ func (s *Service) Counter(ctx context.Context, req Request, caller Caller, c *Co
 	if caller.filters.ignoresVisitor(v.ip, c.ProfileID) {
 		return Answer{DeviceID: v.deviceID}, nil
 	}
-	_, err = s.pool.Exec(ctx, "SELECT op.profile_increment_v1($1, $2, $3, $4)", caller.Client.ProjectID, c.ProfileID, c.Property, sign*c.Value)
+	// Group-committed with other profile operations (op.profile_ops_v1
+	// applies it as op.profile_increment_v1 would).
+	err = s.writer.ApplyProfileOp(ctx, ProfileOp{Kind: OpIncrement, ProjectID: caller.Client.ProjectID, ProfileID: c.ProfileID,
+		Property: c.Property, Delta: sign * c.Value})
 	if err != nil {
-		return Answer{}, dbErr(err)
+		return Answer{}, err
 	}
 	return s.answer(ctx, caller, v)
 }

@@ -82,13 +82,16 @@ type outcome struct {
 // Writer commits events in groups: each batch is one transaction (one call of
 // op.ingest_v1), and a request's 200 is sent only after its batch commits.
 // The queue is bounded; when it is full, or the database is unreachable,
-// callers get errs.Unavailable at once instead of waiting.
+// callers get errs.Unavailable at once instead of waiting. Server-side
+// profile operations are group-committed the same way (ApplyProfileOp,
+// profileops.go), with the same options, and drained by the same Close.
 type Writer struct {
 	pool     *pgxpool.Pool
 	log      *slog.Logger
 	queue    chan *pending
 	maxBatch int
 	maxWait  time.Duration
+	profiles *profileOps
 
 	mu        sync.RWMutex // guards closed against Submit racing Close
 	closed    bool
@@ -99,10 +102,14 @@ type Writer struct {
 	Batches   atomic.Int64
 }
 
-// WriterOptions tune the writer.
+// WriterOptions tune the writer. Profile operations use the same queue
+// size, batch size and number of writers as events, with their own wait:
+// each is one request's whole work, answered only after the commit, so
+// waiting long for a fuller batch costs more than it saves.
 type WriterOptions struct {
 	Queue, Batch, Writers int
 	MaxWait               time.Duration
+	ProfileMaxWait        time.Duration
 }
 
 // NewWriter starts the writer goroutines.
@@ -112,7 +119,26 @@ func NewWriter(pool *pgxpool.Pool, o WriterOptions, log *slog.Logger) *Writer {
 		w.wg.Add(1)
 		go w.run()
 	}
+	w.profiles = newProfileOps(pool, o, &w.downUntil, log)
 	return w
+}
+
+// ApplyProfileOp queues a server-side identify or increment and waits until
+// its batch has committed. The error is the operation's own: errs.NotFound
+// for an increment of an unknown profile, errs.Invalid for a property that
+// is not a number or a value the database cannot store, errs.Unavailable
+// when the queue is full or the database unreachable.
+func (w *Writer) ApplyProfileOp(ctx context.Context, op ProfileOp) error {
+	return w.profiles.submit(ctx, op)
+}
+
+// ProfileQueueLen is how many profile operations wait for their batch.
+func (w *Writer) ProfileQueueLen() int { return w.profiles.queueLen() }
+
+// ProfileOpsCommitted is how many profile operations were committed (in
+// how many batches).
+func (w *Writer) ProfileOpsCommitted() (ops, batches int64) {
+	return w.profiles.committed.Load(), w.profiles.batches.Load()
 }
 
 // ErrShuttingDown is returned once Close has begun.
@@ -152,8 +178,8 @@ func (w *Writer) QueueLen() int { return len(w.queue) }
 // Healthy is false while the writer fails fast after a database error.
 func (w *Writer) Healthy() bool { return time.Now().UnixNano() >= w.downUntil.Load() }
 
-// Close stops accepting events and waits until every queued one is committed
-// (or answered with an error), or ctx ends.
+// Close stops accepting events and profile operations and waits until every
+// queued one is committed (or answered with an error), or ctx ends.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
@@ -161,8 +187,9 @@ func (w *Writer) Close(ctx context.Context) error {
 		close(w.queue)
 	}
 	w.mu.Unlock()
+	w.profiles.close()
 	done := make(chan struct{})
-	go func() { w.wg.Wait(); close(done) }()
+	go func() { w.wg.Wait(); w.profiles.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil

@@ -46,6 +46,9 @@ var routeClass = map[string]string{
 	"GET /p/{projectID}/": projectRead, "GET /p/{projectID}/realtime": projectRead, "GET /p/{projectID}/events": projectRead,
 	"GET /p/{projectID}/profiles": projectRead, "GET /p/{projectID}/reports": projectRead,
 	"GET /p/{projectID}/dashboards": projectRead, "GET /p/{projectID}/tracking": projectRead, "GET /p/{projectID}/live": projectRead,
+	"GET /p/{projectID}/realtime/stream": projectRead,
+	"GET /p/{projectID}/overview/cards":  projectRead, "GET /p/{projectID}/overview/chart": projectRead,
+	"GET /p/{projectID}/overview/widget/{widget}": projectRead,
 
 	"GET /p/{projectID}/settings": projectAdmin, "POST /p/{projectID}/settings": projectAdmin,
 	"GET /p/{projectID}/settings/clients": projectAdmin, "POST /p/{projectID}/clients": projectAdmin,
@@ -193,7 +196,7 @@ func (w *world) fill(pattern string, other bool) string {
 	}
 	return strings.NewReplacer("{projectID}", p, "{orgID}", org, "{clientID}", client,
 		"{filterID}", fmt.Sprint(filter), "{id}", fmt.Sprint(invite), "{userID}", w.memberID.String(),
-		"{token}", "not-a-token").Replace(pattern)
+		"{token}", "not-a-token", "{widget}", "sources").Replace(pattern)
 }
 
 // TestAuthorizationMatrix asks every dashboard route as every role, as a
@@ -332,7 +335,7 @@ func ask(t *testing.T, c *apptest.Client, method, path string, partial bool) app
 		c.Header.Set("HX-Request", "true")
 		defer c.Header.Del("HX-Request")
 	}
-	if strings.HasSuffix(path, "/live") && method == http.MethodGet {
+	if (strings.HasSuffix(path, "/live") || strings.HasSuffix(path, "/stream")) && method == http.MethodGet {
 		// The event stream never ends: ask for its headers only.
 		return c.Stream(path)
 	}

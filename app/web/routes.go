@@ -52,8 +52,14 @@ func (h *Handler) Routes(r chi.Router) {
 			// admins change settings and clients.
 			r.Route("/p/{projectID}", func(r chi.Router) {
 				r.Use(h.projectCtx)
-				r.Get("/", h.comingSoon("overview", "Overview", "Traffic, sources, pages, devices and locations at a glance arrive with the web analytics release. Events are already being stored."))
-				r.Get("/realtime", h.comingSoon("realtime", "Realtime", "A live view of the visitors on your site right now arrives with the web analytics release."))
+				// Overview: the page and its partials (overview.go).
+				r.Get("/", h.overview)
+				r.Get("/overview/cards", h.overviewCards)
+				r.Get("/overview/chart", h.overviewChart)
+				r.Get("/overview/widget/{widget}", h.overviewWidget)
+				// Realtime: the page and its event stream (realtime.go).
+				r.Get("/realtime", h.realtime)
+				r.Get("/realtime/stream", h.realtimeStream)
 				r.Get("/events", h.comingSoon("events", "Events", "Browsing and charting your events arrives with the events release."))
 				r.Get("/profiles", h.comingSoon("profiles", "Profiles", "The people behind your events, their sessions and their history arrive with the profiles release."))
 				r.Get("/reports", h.comingSoon("reports", "Reports", "Saved funnels, retention and path reports arrive with the reports release."))
