@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -184,16 +185,46 @@ type RefreshRollupsWorker struct {
 	river.WorkerDefaults[RefreshRollupsArgs]
 	Pool *pgxpool.Pool
 	Log  *slog.Logger
+
+	mu        sync.Mutex
+	last      time.Duration // how long the last refresh that did work took
+	lastEnded time.Time
 }
 
 const refreshBudget = 30 * time.Second
 
+// refreshDuty bounds the share of time the refresh may take: a busy day is
+// recomputed whole, and under heavy ingest recomputing it every 5 s would
+// take PostgreSQL's time from ingest. After a refresh of d, the next waits
+// (refreshDuty-1)·d: at most one part in refreshDuty of the time, and the
+// rollups lag at most a few refreshes' time behind.
+const refreshDuty = 8
+
 func (w *RefreshRollupsWorker) Work(ctx context.Context, _ *river.Job[RefreshRollupsArgs]) error {
+	w.mu.Lock()
+	if time.Since(w.lastEnded) < (refreshDuty-1)*w.last {
+		w.mu.Unlock()
+		return nil
+	}
+	w.mu.Unlock()
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, refreshBudget)
 	defer cancel()
-	n, err := analytics.RefreshRollups(ctx, w.Pool, 0, false)
+	// Only the days dirty now: under steady ingest today is marked again
+	// while it is recomputed, and "until none is dirty" never ends.
+	var days int
+	if err := w.Pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT project_id, day FROM rollup_dirty) d`).Scan(&days); err != nil {
+		return err
+	}
+	if days == 0 {
+		return nil
+	}
+	n, err := analytics.RefreshRollups(ctx, w.Pool, days, false)
 	if n > 0 {
-		w.Log.Debug("refreshed rollups", "days", n)
+		w.Log.Debug("refreshed rollups", "days", n, "took", time.Since(start))
+		w.mu.Lock()
+		w.last, w.lastEnded = time.Since(start), time.Now()
+		w.mu.Unlock()
 	}
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 		return nil // the budget is spent; the next run goes on

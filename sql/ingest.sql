@@ -50,6 +50,8 @@ DECLARE
     dev text[];
     prof text[];
     sid uuid[];
+    dirty_p text[] := '{}';         -- (project, time) pairs whose local days the rollups
+    dirty_t timestamptz[] := '{}';  -- must recompute: events' times and their sessions' starts
     dup boolean[];
     opened integer[] := '{}';
     r record;
@@ -143,6 +145,8 @@ BEGIN
         WHERE NOT dup[e.ord]
         ORDER BY e.project_id, dev[e.ord], e.created_at, e.ord
     LOOP
+        dirty_p := dirty_p || r.project_id;
+        dirty_t := dirty_t || r.created_at;
         IF cur_device IS DISTINCT FROM r.device_id OR cur_project IS DISTINCT FROM r.project_id THEN
             IF cur_sid IS NOT NULL THEN
                 -- By ctid (the row is locked, so it holds): always a TID scan.
@@ -162,6 +166,8 @@ BEGIN
             sid[r.ord] := cur_sid;
             cur_last := greatest(cur_last, r.created_at);
             cur_start := least(cur_start, r.created_at);
+            dirty_p := dirty_p || r.project_id; -- its session may have begun on another day
+            dirty_t := dirty_t || cur_start;
         ELSIF r.opens_session AND r.created_at > now_ts - interval '15 minutes' THEN
             IF cur_sid IS NOT NULL THEN
                 replaced := array_append(replaced, cur_sid); -- its visitor moved on: it has ended
@@ -207,22 +213,13 @@ BEGIN
 
     -- Rollups (sql/overview.sql): the local days this batch changes are
     -- recomputed soon: its events' days and the start days of the sessions
-    -- it extends (read before the upsert below, which may move a start).
-    -- Appended rows, one per project and day: no batch waits on another.
-    WITH x AS (
-        SELECT e.project_id, e.created_at AS ts FROM unnest(evs) e WHERE NOT dup[e.ord]
-        UNION ALL
-        SELECT s.project_id, s.started_at
-        FROM (SELECT DISTINCT u.id FROM unnest(sid) u(id) WHERE u.id IS NOT NULL) u
-        CROSS JOIN LATERAL (SELECT s.project_id, s.started_at FROM sessions s WHERE s.id = u.id LIMIT 1) s
-    ), tz AS (
-        SELECT p.project_id,
-               coalesce((SELECT pr.timezone FROM projects pr WHERE pr.id = p.project_id LIMIT 1), 'UTC') AS tz
-        FROM (SELECT DISTINCT x.project_id FROM x) p
-    )
+    -- they extend, collected by the loop above (a statement over evs costs
+    -- as much again as this whole function: every reference copies the
+    -- batch). Appended rows, one per project and day: no batch waits on
+    -- another.
     INSERT INTO rollup_dirty (project_id, day)
-    SELECT DISTINCT x.project_id, (x.ts AT TIME ZONE tz.tz)::date
-    FROM x JOIN tz USING (project_id);
+    SELECT DISTINCT x.p, (x.t AT TIME ZONE coalesce((SELECT pr.timezone FROM projects pr WHERE pr.id = x.p LIMIT 1), 'UTC'))::date
+    FROM unnest(dirty_p, dirty_t) x(p, t);
 
     WITH b AS (
         SELECT sid[e.ord] AS session_id, dev[e.ord] AS dev_id, prof[e.ord] AS prof_id, e.*

@@ -545,6 +545,9 @@ CREATE OR REPLACE FUNCTION op.rollup_day_v1(p_project text, p_day date, p_tz tex
 RETURNS void
 LANGUAGE plpgsql
 SET jit = off SET work_mem = '64MB'
+-- One process: a refresh runs beside ingest and must not take every core
+-- (parallel workers tripled its CPU for the same wall time).
+SET max_parallel_workers_per_gather = 0
 AS $fn$
 DECLARE
     lo timestamptz := p_day::timestamp AT TIME ZONE p_tz;
