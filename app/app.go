@@ -107,6 +107,19 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// commandDB is how a command that needs the database starts: its config
+// flags and environment, its logger, the (embedded or external) database,
+// migrated. The caller closes the database.
+func commandDB(ctx context.Context, name string, args, env []string, stderr io.Writer) (config.Config, *db.DB, *slog.Logger, error) {
+	cfg, _, err := config.Parse(name, args, env)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	log := newLogger(cfg, stderr)
+	d, err := openDB(ctx, cfg, log)
+	return cfg, d, log, err
+}
+
 func openDB(ctx context.Context, cfg config.Config, log *slog.Logger) (*db.DB, error) {
 	return db.Open(ctx, db.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Timescale: cfg.Timescale, Logger: log})
 }
@@ -291,12 +304,7 @@ func serve(ctx context.Context, args, env []string, stderr io.Writer) error {
 }
 
 func migrateCmd(ctx context.Context, args, env []string, stderr io.Writer) error {
-	cfg, _, err := config.Parse("migrate", args, env)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, stderr)
-	d, err := openDB(ctx, cfg, log)
+	_, d, log, err := commandDB(ctx, "migrate", args, env, stderr)
 	if err != nil {
 		return err
 	}
@@ -330,12 +338,7 @@ func psqlCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		rest = append(rest, args[i:]...)
 		break
 	}
-	cfg, _, err := config.Parse("psql", own, env)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, stderr)
-	d, err := openDB(ctx, cfg, log)
+	_, d, _, err := commandDB(ctx, "psql", own, env, stderr)
 	if err != nil {
 		return err
 	}
@@ -403,12 +406,7 @@ func projectCmd(ctx context.Context, args, env []string, stdout, stderr io.Write
 	if err := fs.Parse(own); err != nil {
 		return err
 	}
-	cfg, _, err := config.Parse("project", rest, env)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, stderr)
-	d, err := openDB(ctx, cfg, log)
+	_, d, _, err := commandDB(ctx, "project", rest, env, stderr)
 	if err != nil {
 		return err
 	}
@@ -467,11 +465,7 @@ func filterCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer
 	if *id == "" {
 		return errors.New("--id is required")
 	}
-	cfg, _, err := config.Parse("project filter", rest, env)
-	if err != nil {
-		return err
-	}
-	d, err := openDB(ctx, cfg, newLogger(cfg, stderr))
+	_, d, _, err := commandDB(ctx, "project filter", rest, env, stderr)
 	if err != nil {
 		return err
 	}
@@ -526,11 +520,7 @@ func userCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	if *email == "" {
 		return errors.New("--email is required")
 	}
-	cfg, _, err := config.Parse("user", rest, env)
-	if err != nil {
-		return err
-	}
-	d, err := openDB(ctx, cfg, newLogger(cfg, stderr))
+	cfg, d, _, err := commandDB(ctx, "user", rest, env, stderr)
 	if err != nil {
 		return err
 	}

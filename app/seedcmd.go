@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 
-	"tally/app/config"
 	"tally/app/seed"
 )
 
@@ -28,12 +27,7 @@ func seedCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	if *project == "" {
 		return errors.New("--project is required (the id `tally project create` printed, or the one in the dashboard's URL)")
 	}
-	cfg, _, err := config.Parse("seed", rest, env)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, stderr)
-	d, err := openDB(ctx, cfg, log)
+	_, d, log, err := commandDB(ctx, "seed", rest, env, stderr)
 	if err != nil {
 		return err
 	}
