@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -36,17 +37,46 @@ var liveRefresh = 15 * time.Second
 // closes its subscriptions).
 func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 	p := currentProject(r)
+	wantFirst := r.URL.Query().Get("first") == "1"
+	last := -1
+	h.stream(w, r, p.ID, func(ctx context.Context, s *sseStream, _ time.Time) {
+		if n, err := h.Hub.VisitorsNow(ctx, p.ID); err != nil {
+			if ctx.Err() == nil {
+				h.Log.Debug("live: count visitors", "project", p.ID, "err", err)
+			}
+		} else if n != last {
+			last = n
+			s.event("visitors", strconv.Itoa(n))
+		}
+		if wantFirst {
+			f, ok, err := h.Hub.FirstEvent(ctx, p.ID)
+			var buf bytes.Buffer
+			if err == nil && ok && views.FirstEventArrived(views.FirstEvent{Name: f.Name, Path: f.Path}).Render(ctx, &buf) == nil {
+				wantFirst = false
+				s.event("first-event", buf.String())
+			}
+		}
+		s.flush()
+	})
+}
+
+// stream runs a project's server-sent event stream: update at once, after
+// the hub signals new events (at most once per liveThrottle; since is when
+// the signal that asked for it arrived), and every liveRefresh after
+// re-checking access (a logout, a password change or a removal ends the
+// stream); a heartbeat comment keeps proxies from closing it. It ends when
+// the client goes away, a write fails, or the hub stops (server shutdown).
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, projectID string, update func(ctx context.Context, s *sseStream, since time.Time)) {
 	if h.Hub == nil {
 		h.fail(w, r, errs.E(errs.Unavailable, "live updates are not available"))
 		return
 	}
-	wantFirst := r.URL.Query().Get("first") == "1"
-	signals, unsubscribe := h.Hub.Subscribe(p.ID)
+	signals, unsubscribe := h.Hub.Subscribe(projectID)
 	defer unsubscribe()
 
 	rc := http.NewResponseController(w)
 	// The server's read and write timeouts are for ordinary requests: this
-	// one has no body to read, and its writes get their own deadline below.
+	// one has no body to read, and its writes get their own deadline.
 	_ = rc.SetReadDeadline(time.Time{})
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
@@ -56,50 +86,15 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 
 	ctx := r.Context()
 	s := &sseStream{w: w, rc: rc}
-	last := -1
-	recount := func() {
-		n, err := h.Hub.VisitorsNow(ctx, p.ID)
-		if err != nil {
-			if ctx.Err() == nil {
-				h.Log.Debug("live: count visitors", "project", p.ID, "err", err)
-			}
-			return
-		}
-		if n != last {
-			last = n
-			s.event("visitors", strconv.Itoa(n))
-		}
-	}
-	checkFirst := func() {
-		if !wantFirst {
-			return
-		}
-		f, ok, err := h.Hub.FirstEvent(ctx, p.ID)
-		if err != nil || !ok {
-			return
-		}
-		var buf bytes.Buffer
-		if err := views.FirstEventArrived(views.FirstEvent{Name: f.Name, Path: f.Path}).Render(ctx, &buf); err != nil {
-			return
-		}
-		wantFirst = false
-		s.event("first-event", buf.String())
-	}
-	update := func() {
-		recount()
-		checkFirst()
-		s.flush()
-	}
-
-	update()
+	update(ctx, s, time.Now()) // events may have arrived since the page was rendered
 	refresh := time.NewTicker(liveRefresh)
 	defer refresh.Stop()
 	heartbeat := time.NewTicker(liveHeartbeat)
 	defer heartbeat.Stop()
 	throttle := time.NewTimer(0)
 	<-throttle.C
-	throttled := false
-	next := time.Now().Add(liveThrottle) // earliest next recount
+	var pending time.Time // when the signal a due update answers arrived
+	next := time.Now().Add(liveThrottle)
 	for s.err == nil {
 		select {
 		case <-ctx.Done():
@@ -108,27 +103,27 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return // the server is shutting down
 			}
-			if throttled {
-				continue // a recount is already due
+			now := time.Now()
+			if !pending.IsZero() {
+				continue // an update is already due, and will see this too
 			}
 			if d := time.Until(next); d > 0 {
+				pending = now
 				throttle.Reset(d)
-				throttled = true
 				continue
 			}
-			update()
+			update(ctx, s, now)
 			next = time.Now().Add(liveThrottle)
 		case <-throttle.C:
-			throttled = false
-			update()
+			since := pending
+			pending = time.Time{}
+			update(ctx, s, since)
 			next = time.Now().Add(liveThrottle)
 		case <-refresh.C:
-			// Access is checked at connect; a stream lasts, so check again:
-			// a logout, a password change or a removal ends it.
-			if !h.stillAllowed(r, p.ID) {
+			if !h.stillAllowed(r, projectID) {
 				return
 			}
-			update()
+			update(ctx, s, time.Now())
 		case <-heartbeat.C:
 			s.comment("ping")
 			s.flush()

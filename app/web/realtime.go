@@ -13,7 +13,6 @@ import (
 	"github.com/a-h/templ"
 
 	"tally/app/analytics"
-	"tally/app/errs"
 	"tally/static"
 	"tally/views"
 )
@@ -41,7 +40,7 @@ const worldMap = "world.json"
 
 // realtimeStream is the Realtime page's server-sent event stream (GET
 // /p/{id}/realtime/stream). At once, after the project's events are
-// committed (at most once per realtimeThrottle) and every liveRefresh
+// committed (at most once per liveThrottle) and every liveRefresh
 // (visitors leave without sending anything), it sends what changed:
 //
 //	event: visitors  the number of visitors of the last 5 minutes (text)
@@ -53,34 +52,17 @@ const worldMap = "world.json"
 // heartbeat, and ends when the client goes away or the hub stops.
 func (h *Handler) realtimeStream(w http.ResponseWriter, r *http.Request) {
 	p := currentProject(r)
-	if h.Hub == nil {
-		h.fail(w, r, errs.E(errs.Unavailable, "live updates are not available"))
-		return
-	}
-	signals, unsubscribe := h.Hub.Subscribe(p.ID)
-	defer unsubscribe()
-
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	hd := w.Header()
-	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-
-	ctx := r.Context()
-	s := &sseStream{w: w, rc: rc}
 	sent := map[string]string{} // the last data of each event: unchanged panels are not resent
-	send := func(name, data string) {
-		if sent[name] != data {
-			sent[name] = data
-			s.event(name, data)
-		}
-	}
 	// update renders the numbers of a moment no earlier than since (the
 	// signal that asked for them): a result shared with other streams
 	// counts only if its query started after that.
-	update := func(since time.Time) {
+	h.stream(w, r, p.ID, func(ctx context.Context, s *sseStream, since time.Time) {
+		send := func(name, data string) {
+			if sent[name] != data {
+				sent[name] = data
+				s.event(name, data)
+			}
+		}
 		data, err := h.realtimeData(ctx, p.ID, since)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -103,60 +85,11 @@ func (h *Handler) realtimeStream(w http.ResponseWriter, r *http.Request) {
 		points, _ := json.Marshal(nonNil(panels.Points)) // escapes <, > and &
 		send("points", string(points))
 		s.flush()
-	}
-
-	// Events may have arrived between the page's render and this connect.
-	update(time.Now())
-	refresh := time.NewTicker(liveRefresh)
-	defer refresh.Stop()
-	heartbeat := time.NewTicker(liveHeartbeat)
-	defer heartbeat.Stop()
-	throttle := time.NewTimer(0)
-	<-throttle.C
-	var pending time.Time // when the signal a due update answers arrived
-	next := time.Now().Add(realtimeThrottle)
-	for s.err == nil {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-signals:
-			if !ok {
-				return // the server is shutting down
-			}
-			now := time.Now()
-			if !pending.IsZero() {
-				continue // an update is already due, and will see this too
-			}
-			if d := time.Until(next); d > 0 {
-				pending = now
-				throttle.Reset(d)
-				continue
-			}
-			update(now)
-			next = time.Now().Add(realtimeThrottle)
-		case <-throttle.C:
-			since := pending
-			pending = time.Time{}
-			update(since)
-			next = time.Now().Add(realtimeThrottle)
-		case <-refresh.C:
-			if !h.stillAllowed(r, p.ID) {
-				return
-			}
-			update(time.Now())
-		case <-heartbeat.C:
-			s.comment("ping")
-			s.flush()
-		}
-	}
+	})
 }
 
 // realtimeFeedSize is how many of the latest events the feed shows.
 const realtimeFeedSize = 30
-
-// realtimeThrottle: a stream renders at most once per second, however many
-// batches are committed.
-const realtimeThrottle = time.Second
 
 func nonNil[T any](s []T) []T {
 	if s == nil {
