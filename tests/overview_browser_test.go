@@ -183,7 +183,9 @@ func TestOverviewInTheBrowser(t *testing.T) {
 			t.Errorf("%s tab does not show %q as text:\n%s", tab.tab, tab.want, got)
 		}
 	}
-	// The chart's tooltip, shown for today's point.
+	// The chart's tooltip, shown for today's point (echarts loads after
+	// the page, only where a chart is).
+	waitFor("the chart drawn", `!!(window.echarts && echarts.getInstanceByDom(document.querySelector("#ov-chart [data-chart]")))`)
 	eval(`(function(){var c = echarts.getInstanceByDom(document.querySelector("#ov-chart [data-chart]")); c.dispatchAction({type: "showTip", seriesIndex: 0, dataIndex: 6}); return ""})()`)
 	waitFor("the chart's tooltip", `[...document.querySelectorAll("#ov-chart div")].some(d => d.innerText.includes("Visitors") && d.innerText.includes("`+wantVisitors+`"))`)
 	time.Sleep(200 * time.Millisecond) // image error handlers fire after load
