@@ -91,10 +91,52 @@ func Maintain(ctx context.Context, pool *pgxpool.Pool, now time.Time) error {
 	return rows.Err()
 }
 
-// CompressArgs compresses week-old event chunks (TimescaleDB mode; a no-op otherwise).
+// CompressArgs compresses closed event chunks (TimescaleDB mode; a no-op otherwise).
 type CompressArgs struct{}
 
 func (CompressArgs) Kind() string { return "compress_chunks" }
+
+// CompressAfter is how long after its end a chunk is compressed: late
+// events still land in a compressed chunk (and are compressed again later).
+const CompressAfter = time.Hour
+
+type CompressWorker struct {
+	river.WorkerDefaults[CompressArgs]
+	Pool *pgxpool.Pool
+	Log  *slog.Logger
+}
+
+// Timeout: a day's chunk takes seconds, but a first run after an import or
+// an upgrade has a backlog; each chunk is its own statement, so a stop
+// loses at most the chunk under way.
+func (w *CompressWorker) Timeout(*river.Job[CompressArgs]) time.Duration { return 6 * time.Hour }
+
+func (w *CompressWorker) Work(ctx context.Context, _ *river.Job[CompressArgs]) error {
+	n, err := CompressChunks(ctx, w.Pool, CompressAfter)
+	if n > 0 {
+		w.Log.Info("compressed event chunks", "count", n)
+	}
+	return err
+}
+
+// CompressChunks compresses, one statement each, the events chunks that
+// ended more than olderThan ago and are not fully compressed.
+func CompressChunks(ctx context.Context, pool *pgxpool.Pool, olderThan time.Duration) (int, error) {
+	rows, err := pool.Query(ctx, "SELECT c::text FROM op.chunks_to_compress_v1($1) c", olderThan)
+	if err != nil {
+		return 0, fmt.Errorf("list chunks to compress: %w", err)
+	}
+	chunks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("list chunks to compress: %w", err)
+	}
+	for i, c := range chunks {
+		if _, err := pool.Exec(ctx, "SELECT compress_chunk($1::regclass, if_not_compressed => true)", c); err != nil {
+			return i, fmt.Errorf("compress %s: %w", c, err)
+		}
+	}
+	return len(chunks), nil
+}
 
 // execWorker is a job that is one call of a SQL function.
 type execWorker[T river.JobArgs] struct {
@@ -257,7 +299,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger) (*river.Client[pgx.Tx], error) {
 	river.AddWorker(workers, &CloseSessionsWorker{Pool: pool, Log: log})
 	river.AddWorker(workers, &MaintenanceWorker{Pool: pool})
 	river.AddWorker(workers, &execWorker[PruneDedupArgs]{Pool: pool, SQL: "SELECT op.prune_dedup_v1()"})
-	river.AddWorker(workers, &execWorker[CompressArgs]{Pool: pool, SQL: "SELECT op.compress_chunks_v1()"})
+	river.AddWorker(workers, &CompressWorker{Pool: pool, Log: log})
 	river.AddWorker(workers, &MergeWorker{Pool: pool})
 	river.AddWorker(workers, &RefreshRollupsWorker{Pool: pool, Log: log})
 

@@ -52,3 +52,72 @@ func TestRiverClosesIdleSessionsOnSchedule(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// In TimescaleDB mode events is a hypertable of day-long chunks that the
+// compress_chunks job compresses once closed, one chunk per statement;
+// compressed events stay readable and updatable (merges rewrite them), and
+// a late event makes its chunk partly compressed until the next run.
+// Without TimescaleDB there is nothing to compress.
+func TestCompressChunks(t *testing.T) {
+	pool := dbtest.NewPool(t)
+	ctx := context.Background()
+	if err := jobs.Maintain(ctx, pool, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// n events from noon (UTC) of the day daysAgo days back.
+	insert := func(n, daysAgo int) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, `INSERT INTO events (id, project_id, name, device_id, profile_id, created_at)
+			SELECT gen_random_uuid(), 'p', 'old', 'd', 'anon',
+			       (date_trunc('day', now() AT TIME ZONE 'UTC') - $2 * interval '1 day' + interval '12 hours') AT TIME ZONE 'UTC'
+			       + g * interval '1 second'
+			FROM generate_series(1, $1) g`, n, daysAgo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(500, 20)
+	insert(500, 3)
+	// The open chunk (today's, or yesterday's within the hour after
+	// midnight) is not compressed.
+	if _, err := pool.Exec(ctx, `INSERT INTO events (id, project_id, name, device_id, profile_id, created_at)
+		SELECT gen_random_uuid(), 'p', 'old', 'd', 'anon', now() - interval '1 minute' FROM generate_series(1, 10)`); err != nil {
+		t.Fatal(err)
+	}
+	compressed, err := jobs.CompressChunks(ctx, pool, jobs.CompressAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dbtest.Timescale(t) {
+		if compressed != 0 {
+			t.Fatalf("compressed %d chunks without TimescaleDB", compressed)
+		}
+		return
+	}
+	if compressed != 2 {
+		t.Fatalf("compressed %d chunks, want the two closed day chunks", compressed)
+	}
+	var open, total int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE NOT is_compressed), count(*)
+		FROM timescaledb_information.chunks WHERE hypertable_name = 'events'`).Scan(&open, &total); err != nil {
+		t.Fatal(err)
+	}
+	if open != 1 || total != 3 {
+		t.Fatalf("%d of %d chunks uncompressed, want today's only of 3", open, total)
+	}
+	if n, err := jobs.CompressChunks(ctx, pool, jobs.CompressAfter); err != nil || n != 0 {
+		t.Fatalf("second run compressed %d (%v), want 0", n, err)
+	}
+	insert(1, 3) // a late event: its chunk is partly compressed
+	if n, err := jobs.CompressChunks(ctx, pool, jobs.CompressAfter); err != nil || n != 1 {
+		t.Fatalf("run after a late event compressed %d (%v), want 1", n, err)
+	}
+	tag, err := pool.Exec(ctx, `UPDATE events SET profile_id = 'person' WHERE project_id = 'p' AND profile_id = 'anon'`)
+	if err != nil || tag.RowsAffected() != 1011 {
+		t.Fatalf("update of compressed events: %v (%d rows)", err, tag.RowsAffected())
+	}
+	var n int
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE profile_id = 'person'`).Scan(&n)
+	if n != 1011 {
+		t.Fatalf("read back %d", n)
+	}
+}

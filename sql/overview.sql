@@ -688,10 +688,17 @@ AS $fn$
 DECLARE
     clause text := op.filter_where_v1(p_filters);
     whole boolean := op.whole_days_v1(p_from, p_to, p_tz);
+    hourly boolean := p_interval IN ('minute', 'hour');
     step interval;
     buckets text;
-    sdims text;  -- VALUES rows of the wanted session dimensions
-    edims text;  -- SELECTs of the wanted event dimensions
+    sdims text;    -- a GROUP BY over s per wanted session dimension
+    edims text;    -- a GROUP BY over m per wanted event dimension
+    scols text;    -- the session dimensions' columns, only those asked for
+    href text;     -- link_out's target, read only when asked for (reading
+                   -- properties costs as much as the rest of the scan)
+    hb text;       -- an event's bucket, when finer than its day
+    evbucket text; -- a (day, device) group's bucket
+    visitors text; -- the range's visitors
 BEGIN
     IF p_interval NOT IN ('minute', 'hour', 'day', 'week', 'month') THEN
         RAISE EXCEPTION 'unknown interval "%"', left(p_interval, 30) USING ERRCODE = 'TLFLT';
@@ -706,76 +713,89 @@ BEGIN
     IF extract(epoch FROM p_to - p_from) / extract(epoch FROM step) > 2100 THEN
         RAISE EXCEPTION 'too many buckets: choose a larger interval' USING ERRCODE = 'TLFLT';
     END IF;
-    IF p_interval IN ('minute', 'hour') THEN
+    IF hourly THEN
         buckets := 'SELECT b FROM generate_series(date_trunc($5, $2, $4), $3 - interval ''1 microsecond'', $6) b';
+        hb := 'date_trunc($5, m.created_at, $4)';
+        evbucket := 'ev.hb';
     ELSE
         buckets := 'SELECT b AT TIME ZONE $4 AS b FROM generate_series(date_trunc($5, $2 AT TIME ZONE $4),
                                                                        ($3 AT TIME ZONE $4) - interval ''1 microsecond'', $6) b';
+        -- A day or more: a bucket is a function of the local day, so the
+        -- time zone is applied per group, not per event.
+        hb := 'NULL::timestamptz';
+        evbucket := 'date_trunc($5, ev.day::timestamp) AT TIME ZONE $4';
+    END IF;
+    -- Visitors: with a day or more per bucket and whole days, ev's groups
+    -- are the distinct (day, device) pairs already.
+    IF whole AND NOT hourly THEN
+        visitors := 'SELECT count(*) FILTER (WHERE ev.n > 0) FROM ev';
+    ELSE
+        visitors := 'SELECT count(*) FROM (SELECT DISTINCT CASE WHEN $7 THEN ev.day END, ev.device_id FROM ev WHERE ev.n > 0) x';
     END IF;
     -- Only the dimensions asked for (whitelisted above): the work is per
-    -- dimension.
-    SELECT coalesce(string_agg(format('(%L, s.%I)', d, d), ', '), '(NULL::text, NULL::text)') INTO sdims
+    -- dimension. Each is grouped by (value, day, device) and then by value;
+    -- values in the "C" collation: grouping compares bytes, not locale rules.
+    SELECT coalesce(string_agg(format(
+               'SELECT %L::text AS dim, coalesce(s.%I, '''') COLLATE "C" AS value, s.vday, s.device_id, count(*) AS n FROM s GROUP BY 2, 3, 4',
+               d, d), ' UNION ALL '),
+               'SELECT NULL::text, NULL::text, NULL::date, NULL::text, 0::bigint WHERE false') INTO sdims
+    FROM unnest(p_dims) d WHERE d = ANY (op.session_dims_v1());
+    SELECT coalesce(string_agg(format(', s.%I', d), ''), '') INTO scols
     FROM unnest(p_dims) d WHERE d = ANY (op.session_dims_v1());
     SELECT coalesce(string_agg(CASE d
-               WHEN 'path' THEN 'SELECT ''path'', coalesce(m.path, '''') WHERE m.name = ''screen_view'''
-               WHEN 'event' THEN 'SELECT ''event'', m.name WHERE m.name NOT IN (''screen_view'', ''session_start'', ''session_end'')'
-               ELSE 'SELECT ''link_out'', coalesce(m.href, '''') WHERE m.name = ''link_out''' END, ' UNION ALL '),
-               'SELECT NULL::text, NULL::text WHERE false') INTO edims
+               WHEN 'path' THEN 'SELECT ''path''::text, coalesce(m.path, '''') COLLATE "C", m.vday, m.device_id, count(*)
+                                 FROM m WHERE m.name = ''screen_view'' GROUP BY 2, 3, 4'
+               WHEN 'event' THEN 'SELECT ''event''::text, m.name COLLATE "C", m.vday, m.device_id, count(*)
+                                  FROM m WHERE m.name NOT IN (''screen_view'', ''session_start'', ''session_end'') GROUP BY 2, 3, 4'
+               ELSE 'SELECT ''link_out''::text, coalesce(m.href, '''') COLLATE "C", m.vday, m.device_id, count(*)
+                     FROM m WHERE m.name = ''link_out'' GROUP BY 2, 3, 4' END, ' UNION ALL '),
+               'SELECT NULL::text, NULL::text, NULL::date, NULL::text, 0::bigint WHERE false') INTO edims
     FROM unnest(p_dims) d WHERE d = ANY (op.event_dims_v1());
+    href := CASE WHEN 'link_out' = ANY (p_dims) THEN 'CASE WHEN e.name = ''link_out'' THEN e.properties->>''href'' END'
+                 ELSE 'NULL::text' END;
     -- $1 project, $2 from, $3 to, $4 tz, $5 interval, $6 step, $7 whole
     -- days, $8 rows per dimension.
     RETURN QUERY EXECUTE format($q$
-        WITH m AS MATERIALIZED (
+        WITH m AS %9$s (
             SELECT e.created_at, e.name, e.device_id COLLATE "C" AS device_id, e.session_id, e.path,
-                   CASE WHEN e.name = 'link_out' THEN e.properties->>'href' END AS href,
-                   (e.created_at AT TIME ZONE $4)::date AS day
+                   %5$s AS href, x.day, CASE WHEN $7 THEN x.day END AS vday
             FROM events e
+            CROSS JOIN LATERAL (SELECT (e.created_at AT TIME ZONE $4)::date AS day) x
             WHERE e.project_id = $1 AND e.created_at >= $2 AND e.created_at < $3 AND (%2$s)),
-        s AS MATERIALIZED (
-            SELECT s.id, s.device_id COLLATE "C" AS device_id, s.started_at, s.is_bounce, s.duration, s.revenue,
-                   (s.started_at AT TIME ZONE $4)::date AS day,
-                   s.referrer_name, s.referrer, s.referrer_type,
-                   s.utm_source, s.utm_medium, s.utm_campaign, s.utm_term, s.utm_content,
-                   s.entry_path, s.exit_path,
-                   s.device, s.browser, s.browser_version, s.os, s.os_version, s.brand, s.model,
-                   s.country, s.region, s.city
-            FROM sessions s
-            WHERE s.project_id = $1 AND s.started_at >= $2 AND s.started_at < $3
-              AND s.id IN (SELECT m.session_id FROM m WHERE m.session_id IS NOT NULL)),
-        -- (bucket, day, device) groups of the events: visitors and pageviews.
-        ev AS (SELECT date_trunc($5, m.created_at, $4) AS b, m.day, m.device_id,
+        -- (session, bucket, day, device) groups of the events, then
+        -- (bucket, day, device) groups: visitors and pageviews. Grouping
+        -- by session first makes the session list and ev a few times
+        -- smaller inputs than the events.
+        es AS MATERIALIZED (
+               SELECT m.session_id, %6$s AS hb, m.day, m.device_id,
                       count(*) FILTER (WHERE m.name <> 'session_end') AS n,
                       count(*) FILTER (WHERE m.name = 'screen_view') AS pv
-               FROM m GROUP BY 1, 2, 3),
-        tot AS (SELECT (SELECT count(*) FROM (SELECT DISTINCT CASE WHEN $7 THEN ev.day END, ev.device_id
-                                               FROM ev WHERE ev.n > 0) x)::bigint AS visitors,
+               FROM m GROUP BY 1, 2, 3, 4),
+        s AS MATERIALIZED (
+            SELECT s.id, s.device_id COLLATE "C" AS device_id, s.started_at, s.is_bounce, s.duration, s.revenue,
+                   CASE WHEN $7 THEN (s.started_at AT TIME ZONE $4)::date END AS vday%10$s
+            FROM sessions s
+            WHERE s.project_id = $1 AND s.started_at >= $2 AND s.started_at < $3
+              -- An array probed through the primary key (the index
+              -- scan sorts it and drops repeats): a hash join with the
+              -- range's sessions costs a second at this size.
+              AND s.id = ANY (ARRAY(SELECT es.session_id FROM es WHERE es.session_id IS NOT NULL))),
+        ev AS MATERIALIZED (
+               SELECT es.hb, es.day, es.device_id, sum(es.n) AS n, sum(es.pv) AS pv
+               FROM es GROUP BY 1, 2, 3),
+        tot AS (SELECT (%8$s)::bigint AS visitors,
                        (SELECT coalesce(sum(ev.pv), 0) FROM ev)::bigint AS pageviews,
                        count(*)::bigint AS sessions, count(*) FILTER (WHERE s.is_bounce)::bigint AS bounces,
                        coalesce(sum(s.duration), 0)::bigint AS duration, coalesce(sum(s.revenue), 0)::bigint AS revenue
                 FROM s),
         b AS (%1$s),
-        evb AS (SELECT ev.b, count(*) FILTER (WHERE ev.n > 0) AS visitors, sum(ev.pv) AS pageviews FROM ev GROUP BY ev.b),
+        evb AS (SELECT %7$s AS b, count(*) FILTER (WHERE ev.n > 0) AS visitors, sum(ev.pv) AS pageviews FROM ev GROUP BY 1),
         seb AS (SELECT date_trunc($5, s.started_at, $4) AS b, count(*) AS sessions,
                        count(*) FILTER (WHERE s.is_bounce) AS bounces, sum(s.duration) AS duration, sum(s.revenue) AS revenue
                 FROM s GROUP BY 1),
-        -- (dimension, value, day, device) groups, then per value. Values
-        -- in the "C" collation: grouping compares bytes, not locale rules.
-        sd AS (SELECT g.dim, g.value, count(*)::bigint AS visitors, sum(g.n)::bigint AS count
-               FROM (SELECT d.dim COLLATE "C" AS dim, coalesce(d.value, '') COLLATE "C" AS value, CASE WHEN $7 THEN s.day END AS day,
-                            s.device_id, count(*) AS n
-                     FROM s
-                     CROSS JOIN LATERAL (VALUES %3$s) d(dim, value)
-                     WHERE d.dim IS NOT NULL
-                     GROUP BY 1, 2, 3, 4) g
+        dr AS (SELECT g.dim, g.value, count(*)::bigint AS visitors, sum(g.n)::bigint AS count
+               FROM (%3$s UNION ALL %4$s) g(dim, value, day, device_id, n)
                GROUP BY 1, 2),
-        ed AS (SELECT g.dim, g.value, count(*)::bigint AS visitors, sum(g.n)::bigint AS count
-               FROM (SELECT d.dim COLLATE "C" AS dim, d.value COLLATE "C" AS value, CASE WHEN $7 THEN m.day END AS day, m.device_id, count(*) AS n
-                     FROM m
-                     CROSS JOIN LATERAL (%4$s) d(dim, value)
-                     WHERE m.name NOT IN ('session_start', 'session_end')
-                     GROUP BY 1, 2, 3, 4) g
-               GROUP BY 1, 2),
-        dr AS (SELECT * FROM sd UNION ALL SELECT * FROM ed),
         dt AS (SELECT dr.*, (sum(dr.count) OVER (PARTITION BY dr.dim))::bigint AS total,
                       row_number() OVER (PARTITION BY dr.dim ORDER BY dr.count DESC, dr.value) AS rn
                FROM dr)
@@ -790,7 +810,11 @@ BEGIN
         UNION ALL
         SELECT 'dim', dt.dim, dt.value, NULL, dt.visitors, NULL, NULL, NULL, NULL, NULL, dt.count, dt.total
         FROM dt WHERE dt.rn <= $8
-        $q$, buckets, clause, sdims, edims)
+        $q$, buckets, clause, sdims, edims, href, hb, evbucket, visitors,
+        -- Without event dimensions only es reads the events: straight from
+        -- the scan, not through a stored copy.
+        CASE WHEN p_dims && op.event_dims_v1() THEN 'MATERIALIZED' ELSE 'NOT MATERIALIZED' END,
+        scols)
     USING p_project, p_from, p_to, p_tz, p_interval, step, whole, p_dim_limit;
 END
 $fn$;

@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,7 +55,7 @@ type bundleKey struct {
 	from, to     int64 // Unix µs
 	tz, interval string
 	filters      string
-	dims         bool
+	dims         string // the dimensions computed, comma-separated
 }
 
 type bundleEntry struct {
@@ -72,8 +73,12 @@ var bundles = struct {
 // filteredBundle returns the bundle of r (with the dimensions if dims),
 // computing it once for concurrent callers.
 func (s *Store) filteredBundle(ctx context.Context, a args, r Range, dims bool) (*bundle, error) {
+	dimList := []string{}
+	if dims {
+		dimList = s.bundleDims()
+	}
 	key := bundleKey{pool: s.pool, project: a.project, from: r.From.UnixMicro(), to: r.To.UnixMicro(),
-		tz: a.tz, interval: r.Interval, filters: string(a.filters), dims: dims}
+		tz: a.tz, interval: r.Interval, filters: string(a.filters), dims: strings.Join(dimList, ",")}
 	now := time.Now()
 	bundles.Lock()
 	e, ok := bundles.m[key]
@@ -95,7 +100,7 @@ func (s *Store) filteredBundle(ctx context.Context, a args, r Range, dims bool) 
 		go func() {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bundleTimeout)
 			defer cancel()
-			e.b, e.err = s.computeBundle(cctx, a, r, dims)
+			e.b, e.err = s.computeBundle(cctx, a, r, dimList)
 			e.at = time.Now()
 			close(e.done)
 		}()
@@ -134,11 +139,15 @@ func evictBundles(now time.Time) {
 	}
 }
 
-func (s *Store) computeBundle(ctx context.Context, a args, r Range, dims bool) (*bundle, error) {
-	dimList := []string{}
-	if dims {
-		dimList = bundleDims
+// bundleDims are the dimensions s's bundles compute.
+func (s *Store) bundleDims() []string {
+	if s.dims != nil {
+		return s.dims
 	}
+	return bundleDims
+}
+
+func (s *Store) computeBundle(ctx context.Context, a args, r Range, dimList []string) (*bundle, error) {
 	rows, err := s.pool.Query(ctx, `SELECT kind, dim, value, bucket, visitors, sessions, bounces, duration, pageviews, revenue, count, total
 		FROM op.overview_filtered_v1($1, $2, $3, $4, $5, $6::jsonb, $7, $8)`,
 		a.project, r.From, r.To, a.tz, r.Interval, a.filters, dimList, bundleDimLimit)

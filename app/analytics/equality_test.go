@@ -297,7 +297,8 @@ func TestFilteredEqualDefinitions(t *testing.T) {
 			}
 			prev := r.Previous()
 			for _, c := range cases {
-				for label, store := range map[string]*analytics.Store{"bundle": store, "functions": analytics.NoBundleStore(store)} {
+				for label, store := range map[string]*analytics.Store{"bundle": store, "functions": analytics.NoBundleStore(store),
+					"bundle of every dimension": analytics.AllDimsBundleStore(store)} {
 					name := p.id + "/" + rc.key + "/" + r.Interval + "/" + c.name + " " + label
 					q := analytics.Query{ProjectID: p.id, Range: r, Filters: c.filters}
 					got, err := store.Metrics(ctx, q)

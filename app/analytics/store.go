@@ -74,8 +74,9 @@ const (
 // Store answers the overview's questions.
 type Store struct {
 	pool     *pgxpool.Pool
-	raw      bool // never read rollups (tests compare both paths)
-	noBundle bool // filtered queries one function per answer (tests compare)
+	raw      bool     // never read rollups (tests compare both paths)
+	noBundle bool     // filtered queries one function per answer (tests compare)
+	dims     []string // the dimensions a bundle computes; nil: bundleDims
 }
 
 // NewStore makes a Store on pool.
@@ -303,7 +304,7 @@ func (s *Store) Breakdown(ctx context.Context, q Query, dim string, limit int) (
 	if err != nil {
 		return nil, err
 	}
-	if len(q.Filters) > 0 && !s.noBundle && limit <= bundleDimLimit && slices.Contains(bundleDims, dim) {
+	if len(q.Filters) > 0 && !s.noBundle && limit <= bundleDimLimit && slices.Contains(s.bundleDims(), dim) {
 		b, err := s.filteredBundle(ctx, a, q.Range, true)
 		if err != nil {
 			return nil, err
