@@ -479,33 +479,48 @@ LANGUAGE sql STABLE AS $fn$
     SELECT EXISTS (SELECT 1 FROM rollup_days r WHERE r.project_id = p_project AND r.revenue <> 0);
 $fn$;
 
--- Realtime: the last minutes, always raw.
+-- Realtime: the last minutes, always raw. PL/pgSQL with EXECUTE: each
+-- call is planned with its project and window known. (A plain SQL
+-- function is planned for any project and any window: on a month's native
+-- partition that plan was a parallel scan of the month, 1.7 s instead of
+-- 3 ms.)
 
 -- op.realtime_visitors_v1: distinct devices with events (other than
 -- session_end) in the last p_window.
 CREATE OR REPLACE FUNCTION op.realtime_visitors_v1(p_project text, p_window interval)
 RETURNS bigint
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET jit = off
 AS $fn$
-    SELECT count(DISTINCT e.device_id) FROM events e
-    WHERE e.project_id = p_project AND e.created_at > now() - p_window AND e.name <> 'session_end';
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE $q$
+        SELECT count(DISTINCT e.device_id) FROM events e
+        WHERE e.project_id = $1 AND e.created_at > now() - $2 AND e.name <> 'session_end'
+    $q$ INTO n USING p_project, p_window;
+    RETURN n;
+END
 $fn$;
 
 -- op.realtime_feed_v1: the latest p_limit events of the last 30 minutes,
 -- newest first, without session_start and session_end.
 CREATE OR REPLACE FUNCTION op.realtime_feed_v1(p_project text, p_limit integer)
 RETURNS TABLE (name text, path text, country text, city text, browser text, device text, created_at timestamptz)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET jit = off
 AS $fn$
-    SELECT e.name, coalesce(e.path, ''), coalesce(e.country, ''), coalesce(e.city, ''),
-           coalesce(e.browser, ''), coalesce(e.device, ''), e.created_at
-    FROM events e
-    WHERE e.project_id = p_project AND e.created_at > now() - interval '30 minutes'
-      AND e.name NOT IN ('session_start', 'session_end')
-    ORDER BY e.created_at DESC, e.id
-    LIMIT least(greatest(p_limit, 0), 1000);
+BEGIN
+    RETURN QUERY EXECUTE $q$
+        SELECT e.name, coalesce(e.path, ''), coalesce(e.country, ''), coalesce(e.city, ''),
+               coalesce(e.browser, ''), coalesce(e.device, ''), e.created_at
+        FROM events e
+        WHERE e.project_id = $1 AND e.created_at > now() - interval '30 minutes'
+          AND e.name NOT IN ('session_start', 'session_end')
+        ORDER BY e.created_at DESC, e.id
+        LIMIT least(greatest($2, 0), 1000)
+    $q$ USING p_project, p_limit;
+END
 $fn$;
 
 -- op.realtime_top_v1: a breakdown of the last p_window (raw).
@@ -522,18 +537,22 @@ $fn$;
 -- devices per place (coordinates rounded to about a kilometre), most first.
 CREATE OR REPLACE FUNCTION op.realtime_geo_v1(p_project text, p_window interval, p_limit integer)
 RETURNS TABLE (latitude double precision, longitude double precision, city text, country text, visitors bigint)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET jit = off
 AS $fn$
-    SELECT round(e.latitude::numeric, 2)::double precision, round(e.longitude::numeric, 2)::double precision,
-           coalesce(e.city, ''), coalesce(e.country, ''), count(DISTINCT e.device_id)
-    FROM events e
-    WHERE e.project_id = p_project AND e.created_at > now() - p_window AND e.name <> 'session_end'
-      AND e.latitude IS NOT NULL AND e.longitude IS NOT NULL
-      AND e.latitude BETWEEN -90 AND 90 AND e.longitude BETWEEN -180 AND 180
-    GROUP BY 1, 2, 3, 4
-    ORDER BY 5 DESC, 4, 3, 1, 2
-    LIMIT least(greatest(p_limit, 0), 5000);
+BEGIN
+    RETURN QUERY EXECUTE $q$
+        SELECT round(e.latitude::numeric, 2)::double precision, round(e.longitude::numeric, 2)::double precision,
+               coalesce(e.city, ''), coalesce(e.country, ''), count(DISTINCT e.device_id)
+        FROM events e
+        WHERE e.project_id = $1 AND e.created_at > now() - $2 AND e.name <> 'session_end'
+          AND e.latitude IS NOT NULL AND e.longitude IS NOT NULL
+          AND e.latitude BETWEEN -90 AND 90 AND e.longitude BETWEEN -180 AND 180
+        GROUP BY 1, 2, 3, 4
+        ORDER BY 5 DESC, 4, 3, 1, 2
+        LIMIT least(greatest($3, 0), 5000)
+    $q$ USING p_project, p_window, p_limit;
+END
 $fn$;
 
 -- Rollups ------------------------------------------------------------------
