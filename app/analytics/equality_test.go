@@ -11,6 +11,7 @@ import (
 
 	"tally/app/analytics"
 	"tally/app/dbtest"
+	"tally/jobs"
 )
 
 var storePool *pgxpool.Pool
@@ -43,6 +44,21 @@ func equalityData(t *testing.T) (*analytics.Store, *analytics.Store, *dataset) {
 		}
 	}
 	d.write(t, pool)
+	// With TimescaleDB, the older half of the data in compressed chunks and
+	// the rest in row storage, as on a running server (the compress job).
+	if _, err := jobs.CompressChunks(context.Background(), pool, time.Since(equalityEnd.AddDate(0, 0, -20))); err != nil {
+		t.Fatal(err)
+	}
+	if dbtest.Timescale(t) {
+		var compressed, open int
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE is_compressed), count(*) FILTER (WHERE NOT is_compressed)
+			FROM timescaledb_information.chunks WHERE hypertable_name = 'events'`).Scan(&compressed, &open); err != nil {
+			t.Fatal(err)
+		}
+		if compressed < 15 || open < 15 {
+			t.Fatalf("%d chunks compressed, %d not: want both halves", compressed, open)
+		}
+	}
 	n, err := analytics.RefreshRollups(context.Background(), pool, 0, true)
 	if err != nil {
 		t.Fatal(err)
