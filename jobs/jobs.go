@@ -119,10 +119,35 @@ func (w *CompressWorker) Work(ctx context.Context, _ *river.Job[CompressArgs]) e
 	return err
 }
 
-// CompressChunks compresses, one statement each, the events chunks that
-// ended more than olderThan ago and are not fully compressed.
+// compressLockKey is the advisory lock that makes compression one run at a
+// time (a backlog can outlast the hourly schedule; runs side by side would
+// only queue on the same chunk locks and hold River's worker slots).
+const compressLockKey = 7_146_001
+
+// CompressChunks compresses the events chunks that ended more than
+// olderThan ago and are not fully compressed, oldest first, each in a
+// transaction of its own: a stop loses at most the chunk under way. The
+// first compression of a chunk needs an exclusive lock on it; waiting for
+// one behind a long dashboard query would queue every later reader of the
+// chunk behind it, so it waits 2 s at most and the chunk is retried on the
+// next run, after the others. It returns how many chunks it compressed;
+// another run under way makes it return 0 at once.
 func CompressChunks(ctx context.Context, pool *pgxpool.Pool, olderThan time.Duration) (int, error) {
-	rows, err := pool.Query(ctx, "SELECT c::text FROM op.chunks_to_compress_v1($1) c", olderThan)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("compress chunks: %w", err)
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", compressLockKey).Scan(&locked); err != nil {
+		return 0, fmt.Errorf("compress chunks: %w", err)
+	}
+	if !locked {
+		return 0, nil
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", compressLockKey) }()
+
+	rows, err := conn.Query(ctx, "SELECT c::text FROM op.chunks_to_compress_v1($1) c", olderThan)
 	if err != nil {
 		return 0, fmt.Errorf("list chunks to compress: %w", err)
 	}
@@ -130,12 +155,29 @@ func CompressChunks(ctx context.Context, pool *pgxpool.Pool, olderThan time.Dura
 	if err != nil {
 		return 0, fmt.Errorf("list chunks to compress: %w", err)
 	}
-	for i, c := range chunks {
-		if _, err := pool.Exec(ctx, "SELECT compress_chunk($1::regclass, if_not_compressed => true)", c); err != nil {
-			return i, fmt.Errorf("compress %s: %w", c, err)
+	n := 0
+	var errs []error
+	for _, c := range chunks {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
+		var done *string
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '2s'"); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, "SELECT compress_chunk($1::regclass, if_not_compressed => true)::text", c).Scan(&done)
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("compress %s: %w", c, err))
+			continue
+		}
+		if done != nil {
+			n++
 		}
 	}
-	return len(chunks), nil
+	return n, errors.Join(errs...)
 }
 
 // execWorker is a job that is one call of a SQL function.

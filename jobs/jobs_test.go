@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,5 +120,68 @@ func TestCompressChunks(t *testing.T) {
 	_ = pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE profile_id = 'person'`).Scan(&n)
 	if n != 1011 {
 		t.Fatalf("read back %d", n)
+	}
+}
+
+// A chunk whose exclusive lock cannot be had within the lock timeout (a
+// long dashboard query reads it) is skipped, not waited for: the others
+// are compressed, the error says which, and the next run takes it. A run
+// while another holds the compression lock does nothing.
+func TestCompressChunksSkipsBusyChunks(t *testing.T) {
+	if !dbtest.Timescale(t) {
+		t.Skip("TimescaleDB mode only")
+	}
+	pool := dbtest.NewPool(t)
+	ctx := context.Background()
+	for _, daysAgo := range []int{5, 3} {
+		if _, err := pool.Exec(ctx, `INSERT INTO events (id, project_id, name, device_id, created_at)
+			SELECT gen_random_uuid(), 'p', 'old', 'd',
+			       (date_trunc('day', now() AT TIME ZONE 'UTC') - $1 * interval '1 day' + interval '12 hours') AT TIME ZONE 'UTC'
+			       + g * interval '1 second'
+			FROM generate_series(1, 100) g`, daysAgo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var older string
+	if err := pool.QueryRow(ctx, `SELECT format('%I.%I', chunk_schema, chunk_name) FROM timescaledb_information.chunks
+		WHERE hypertable_name = 'events' ORDER BY range_start LIMIT 1`).Scan(&older); err != nil {
+		t.Fatal(err)
+	}
+
+	reader, err := pool.Begin(ctx) // a long read of the older chunk
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.Exec(ctx, "SELECT count(*) FROM "+older); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	n, err := jobs.CompressChunks(ctx, pool, jobs.CompressAfter)
+	if n != 1 || err == nil || !strings.Contains(err.Error(), older) {
+		t.Fatalf("with the older chunk busy: compressed %d, error %v; want 1 and an error naming %s", n, err, older)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("waited %v for the busy chunk", d)
+	}
+	_ = reader.Rollback(ctx)
+
+	// Another run holds the lock: nothing to do here.
+	holder, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Exec(ctx, "SELECT pg_advisory_lock(7146001)"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := jobs.CompressChunks(ctx, pool, jobs.CompressAfter); n != 0 || err != nil {
+		t.Fatalf("while another run holds the lock: compressed %d (%v), want 0", n, err)
+	}
+	if _, err := holder.Exec(ctx, "SELECT pg_advisory_unlock(7146001)"); err != nil {
+		t.Fatal(err)
+	}
+	holder.Release()
+
+	if n, err := jobs.CompressChunks(ctx, pool, jobs.CompressAfter); n != 1 || err != nil {
+		t.Fatalf("next run: compressed %d (%v), want the skipped chunk", n, err)
 	}
 }

@@ -516,11 +516,11 @@ BEGIN
         SELECT e.name, coalesce(e.path, ''), coalesce(e.country, ''), coalesce(e.city, ''),
                coalesce(e.browser, ''), coalesce(e.device, ''), e.created_at
         FROM events e
-        WHERE e.project_id = $1 AND e.created_at > now() - interval '30 minutes'
+        WHERE e.project_id = $1 AND e.created_at > $3
           AND e.name NOT IN ('session_start', 'session_end')
         ORDER BY e.created_at DESC, e.id
         LIMIT least(greatest($2, 0), 1000)
-    $q$ USING p_project, p_limit;
+    $q$ USING p_project, p_limit, now() - interval '30 minutes';
 END
 $fn$;
 
@@ -694,7 +694,7 @@ $fn$;
 -- Same definitions and answers as op.overview_metrics_v1,
 -- op.overview_series_v1 and op.overview_breakdown_v1 with the filter (the
 -- tests compare them). app/analytics shares one call among the overview's
--- concurrent requests. Hash joins only: a nested loop between events and
+-- concurrent requests. No nested loops: a nested loop between events and
 -- sessions on a mistaken estimate costs seconds.
 CREATE OR REPLACE FUNCTION op.overview_filtered_v1(
     p_project text, p_from timestamptz, p_to timestamptz, p_tz text, p_interval text,
@@ -759,9 +759,9 @@ BEGIN
                'SELECT %L::text AS dim, coalesce(s.%I, '''') COLLATE "C" AS value, s.vday, s.device_id, count(*) AS n FROM s GROUP BY 2, 3, 4',
                d, d), ' UNION ALL '),
                'SELECT NULL::text, NULL::text, NULL::date, NULL::text, 0::bigint WHERE false') INTO sdims
-    FROM unnest(p_dims) d WHERE d = ANY (op.session_dims_v1());
+    FROM (SELECT DISTINCT x AS d FROM unnest(p_dims) x) u WHERE d = ANY (op.session_dims_v1());
     SELECT coalesce(string_agg(format(', s.%I', d), ''), '') INTO scols
-    FROM unnest(p_dims) d WHERE d = ANY (op.session_dims_v1());
+    FROM (SELECT DISTINCT x AS d FROM unnest(p_dims) x) u WHERE d = ANY (op.session_dims_v1());
     SELECT coalesce(string_agg(CASE d
                WHEN 'path' THEN 'SELECT ''path''::text, coalesce(m.path, '''') COLLATE "C", m.vday, m.device_id, count(*)
                                  FROM m WHERE m.name = ''screen_view'' GROUP BY 2, 3, 4'
@@ -770,7 +770,7 @@ BEGIN
                ELSE 'SELECT ''link_out''::text, coalesce(m.href, '''') COLLATE "C", m.vday, m.device_id, count(*)
                      FROM m WHERE m.name = ''link_out'' GROUP BY 2, 3, 4' END, ' UNION ALL '),
                'SELECT NULL::text, NULL::text, NULL::date, NULL::text, 0::bigint WHERE false') INTO edims
-    FROM unnest(p_dims) d WHERE d = ANY (op.event_dims_v1());
+    FROM (SELECT DISTINCT x AS d FROM unnest(p_dims) x) u WHERE d = ANY (op.event_dims_v1());
     href := CASE WHEN 'link_out' = ANY (p_dims) THEN 'CASE WHEN e.name = ''link_out'' THEN e.properties->>''href'' END'
                  ELSE 'NULL::text' END;
     -- $1 project, $2 from, $3 to, $4 tz, $5 interval, $6 step, $7 whole

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,11 +54,14 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	d := &DB{URL: o.URL, log: log}
 	if d.URL == "" {
 		settings := map[string]string{
-			"max_connections":           "100",
-			"shared_buffers":            fmt.Sprintf("%dMB", sharedBuffersMB(memTotalMB())),
-			"effective_cache_size":      fmt.Sprintf("%dMB", max(512, memTotalMB()/2)),
-			"jit":                       "off",
-			"max_locks_per_transaction": "256",
+			"max_connections":      "100",
+			"shared_buffers":       fmt.Sprintf("%dMB", sharedBuffersMB(memoryMB())),
+			"effective_cache_size": fmt.Sprintf("%dMB", max(512, memoryMB()/2)),
+			"jit":                  "off",
+			// A query over a year of TimescaleDB's day chunks locks about
+			// 2,000 relations (chunks, their compressed tables, indexes);
+			// the lock table is shared: 512 × 100 slots (about 20 MB).
+			"max_locks_per_transaction": "512",
 		}
 		for k, v := range o.ServerSettings {
 			settings[k] = v
@@ -186,6 +190,21 @@ func redact(url string) string {
 // operating system's cache instead, each probe copies a page.
 func sharedBuffersMB(memMB int) int {
 	return min(max(memMB/4, 128), 8192)
+}
+
+// memoryMB is the memory PostgreSQL may use: the machine's (Linux), or
+// the container's limit when lower (cgroup v2 or v1), or 1 GB when
+// unknown.
+func memoryMB() int {
+	mem := memTotalMB()
+	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		if b, err := os.ReadFile(f); err == nil {
+			if limit, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && limit > 0 {
+				mem = min(mem, int(limit>>20))
+			}
+		}
+	}
+	return mem
 }
 
 // memTotalMB is the machine's memory (Linux), or 1 GB when unknown.

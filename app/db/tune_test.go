@@ -9,7 +9,7 @@ func TestSharedBuffersMB(t *testing.T) {
 			t.Errorf("sharedBuffersMB(%d) = %d, want %d", mem, got, want)
 		}
 	}
-	if memTotalMB() < 128 {
-		t.Errorf("memTotalMB() = %d: /proc/meminfo misread", memTotalMB())
+	if memTotalMB() < 128 || memoryMB() < 128 || memoryMB() > memTotalMB() {
+		t.Errorf("memTotalMB() = %d, memoryMB() = %d: misread", memTotalMB(), memoryMB())
 	}
 }

@@ -257,8 +257,10 @@ const visitorsNowSQL = `
 // firstEventSQL: the range on project_id (rather than "=") with ORDER BY
 // project_id, created_at leaves events_project_time as the only index that
 // gives the order: one short probe per partition (chunk), merged. With "=",
-// TimescaleDB's own created_at index may be chosen for a chunk, and then
-// walks every project's events up to this one's first. (With deterministic
+// an index on created_at alone (TimescaleDB creates one by default;
+// migration 006 drops it, but an external schema may have one) may be
+// chosen for a chunk, and then walks every project's events up to this
+// one's first. (With deterministic
 // collations, >= and <= together are equality.)
 const firstEventSQL = `
 	SELECT name, coalesce(path, ''), created_at FROM events
