@@ -758,9 +758,8 @@ BEGIN
     SELECT coalesce(string_agg(format(
                'SELECT %L::text AS dim, coalesce(s.%I, '''') COLLATE "C" AS value, s.vday, s.device_id, count(*) AS n FROM s GROUP BY 2, 3, 4',
                d, d), ' UNION ALL '),
-               'SELECT NULL::text, NULL::text, NULL::date, NULL::text, 0::bigint WHERE false') INTO sdims
-    FROM (SELECT DISTINCT x AS d FROM unnest(p_dims) x) u WHERE d = ANY (op.session_dims_v1());
-    SELECT coalesce(string_agg(format(', s.%I', d), ''), '') INTO scols
+               'SELECT NULL::text, NULL::text, NULL::date, NULL::text, 0::bigint WHERE false'),
+           coalesce(string_agg(format(', s.%I', d), ''), '') INTO sdims, scols
     FROM (SELECT DISTINCT x AS d FROM unnest(p_dims) x) u WHERE d = ANY (op.session_dims_v1());
     SELECT coalesce(string_agg(CASE d
                WHEN 'path' THEN 'SELECT ''path''::text, coalesce(m.path, '''') COLLATE "C", m.vday, m.device_id, count(*)

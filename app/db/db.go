@@ -53,10 +53,11 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	}
 	d := &DB{URL: o.URL, log: log}
 	if d.URL == "" {
+		mem := memoryMB()
 		settings := map[string]string{
 			"max_connections":      "100",
-			"shared_buffers":       fmt.Sprintf("%dMB", sharedBuffersMB(memoryMB())),
-			"effective_cache_size": fmt.Sprintf("%dMB", max(512, memoryMB()/2)),
+			"shared_buffers":       fmt.Sprintf("%dMB", sharedBuffersMB(mem)),
+			"effective_cache_size": fmt.Sprintf("%dMB", max(512, mem/2)),
 			"jit":                  "off",
 			// A query over a year of TimescaleDB's day chunks locks about
 			// 2,000 relations (chunks, their compressed tables, indexes);
