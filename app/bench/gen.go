@@ -90,6 +90,7 @@ type Visitor struct {
 	IP     string
 	UA     string
 	Header http.Header // complete request headers, shared read-only by requests
+	index  int         // in Generator.Visitors
 }
 
 // page is one URL of the site.
@@ -174,7 +175,7 @@ func NewGenerator(o GenOptions) *Generator {
 		}
 		h["User-Agent"] = []string{ua}
 		h["X-Forwarded-For"] = []string{ip.String()}
-		g.Visitors[i] = Visitor{IP: ip.String(), UA: ua, Header: h}
+		g.Visitors[i] = Visitor{IP: ip.String(), UA: ua, Header: h, index: i}
 	}
 
 	pageCDF := cdf(len(pages), func(i int) float64 { return 1 / float64(i+1) })

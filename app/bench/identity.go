@@ -626,28 +626,6 @@ const (
 	mergeIP = "93.184.216.34"
 )
 
-// ackCounter counts 200 answers as they arrive, so a window inside a load
-// phase can be measured.
-type ackCounter struct {
-	rt    http.RoundTripper
-	acked atomic.Int64
-}
-
-func (a *ackCounter) RoundTrip(req *http.Request) (*http.Response, error) {
-	res, err := a.rt.RoundTrip(req)
-	if err == nil && res.StatusCode == http.StatusOK {
-		a.acked.Add(1)
-	}
-	return res, err
-}
-
-// CloseIdleConnections lets http.Client.CloseIdleConnections reach the transport.
-func (a *ackCounter) CloseIdleConnections() {
-	if c, ok := a.rt.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
-
 // Merge runs the merge benchmark; progress goes to stderr.
 func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) (MergeResult, error) {
 	c, p, stop, err := startProject(ctx, env, stderr)
@@ -668,10 +646,9 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 	mergeHeader := browser.Clone()
 	mergeHeader.Set("User-Agent", mergeUA)
 	mergeHeader.Set("X-Forwarded-For", mergeIP)
-	client := NewClient(o.Concurrency)
-	counter := &ackCounter{rt: client.Transport}
-	client.Transport = counter
+	client := NewClient(1)
 	defer client.CloseIdleConnections()
+	var acked atomic.Int64 // the load's 200 answers as they arrive, for a window inside a phase
 
 	// The device id the server gives this browser today.
 	status, answer, err := postTrack(ctx, client, c.URL, mergeHeader,
@@ -708,8 +685,9 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 	}
 
 	gen := NewGenerator(GenOptions{Seed: 3, RunID: randomHex(4), Header: browser})
-	load := Load{Client: client, URL: c.URL, Gen: gen, Concurrency: o.Concurrency, Seed: 42,
-		Progress: stderr, Every: 2 * time.Second}
+	load := Load{URL: c.URL, Gen: gen, Concurrency: o.Concurrency, Seed: 42,
+		Progress: stderr, Every: 2 * time.Second, Acked: &acked}
+	defer load.Close()
 	var loadErrors int64
 	phase := func(label string, first int64, events int) (Outcome, error) {
 		load.Label, load.First, load.Events = label, first, int64(events)
@@ -775,7 +753,7 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 		return MergeResult{}, requestErr("identify", status, answer, err)
 	}
 	identified := time.Now()
-	acked0 := counter.acked.Load()
+	acked0 := acked.Load()
 	winCPU := startCPU(c.Pid())
 	var winCPULine string
 	fmt.Fprintln(stderr, "bench: identify acknowledged; waiting for the merge job")
@@ -797,7 +775,7 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 			return MergeResult{}, ctx.Err()
 		case d := <-finished:
 			loadEnd = &d
-			windowEnd, acked1 = d.at, counter.acked.Load()
+			windowEnd, acked1 = d.at, acked.Load()
 			fmt.Fprintln(stderr, "bench: phase B load ended before the merge finished")
 			continue
 		case <-tick.C:
@@ -815,7 +793,7 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 			mergeDone = now
 			dbSeconds = fin.Sub(created).Seconds()
 			if windowEnd.IsZero() {
-				windowEnd, acked1 = now, counter.acked.Load()
+				windowEnd, acked1 = now, acked.Load()
 				winCPULine = winCPU.line(acked1-acked0, "event")
 			}
 			break
@@ -843,7 +821,7 @@ func Merge(ctx context.Context, o MergeOptions, env []string, stderr io.Writer) 
 	res := MergeResult{History: int64(o.History), MergeSeconds: -1, EventsMoved: moved, Errors: loadErrors,
 		BaselineEventsPerSec: round(baseline, 1)}
 	if windowEnd.IsZero() { // the merge did not finish: measure until the load ended
-		windowEnd, acked1 = loadEnd.at, counter.acked.Load()
+		windowEnd, acked1 = loadEnd.at, acked.Load()
 	}
 	// Ingest throughput while the merge ran: the acknowledged events from
 	// the identify's answer until the merge finished (or the load ended).

@@ -137,9 +137,6 @@ func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer
 	}
 	runID := randomHex(4)
 	gen := NewGenerator(GenOptions{Visitors: o.Visitors, Seed: 1, RunID: runID, Header: header})
-	client := NewClient(o.Concurrency)
-	defer client.CloseIdleConnections()
-
 	var rss *RSS
 	if pid > 0 {
 		rss = SampleRSS(pid, 100*time.Millisecond)
@@ -150,8 +147,9 @@ func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer
 		}
 		return fmt.Sprintf("server RSS %.0f MB", rss.Current())
 	}
-	load := Load{Client: client, URL: base, Gen: gen, Concurrency: o.Concurrency, Seed: 42,
+	load := Load{URL: base, Gen: gen, Concurrency: o.Concurrency, Seed: 42,
 		Progress: stderr, Every: 2 * time.Second, Extra: extra}
+	defer load.Close()
 
 	if o.Warmup > 0 {
 		fmt.Fprintf(stderr, "bench: warmup, %d events\n", o.Warmup)

@@ -18,8 +18,9 @@ import (
 	"time"
 )
 
-// NewClient returns the one HTTP client of a load: keep-alive connections,
-// at most concurrency of them, all kept idle between requests.
+// NewClient returns an HTTP client for the benches' other requests:
+// keep-alive connections, at most concurrency of them, all kept idle
+// between requests.
 func NewClient(concurrency int) *http.Client {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -36,11 +37,18 @@ func NewClient(concurrency int) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
+// bodyReader is a reusable request body: the transport closes it, which
+// must not free anything because the caller reuses it for the next request
+// (only after the answer, when the request has been written completely).
+type bodyReader struct{ bytes.Reader }
+
+func (*bodyReader) Close() error { return nil }
+
 // Load is one closed-loop phase: Concurrency goroutines send single-event
 // POST /track requests, each waiting for its answer before the next, until
-// events First..First+Events-1 have all been sent.
+// events First..First+Events-1 have all been sent. Each goroutine keeps one
+// keep-alive connection (rawConn) for all its phases; Close them at the end.
 type Load struct {
-	Client      *http.Client
 	URL         string // base URL of the server
 	Gen         *Generator
 	Concurrency int
@@ -51,6 +59,17 @@ type Load struct {
 	Every       time.Duration // progress interval
 	Label       string
 	Extra       func() string // appended to progress lines (e.g. server RSS)
+	Acked       *atomic.Int64 // if set, counts 200 answers as they arrive
+
+	conns []*rawConn // one per worker, kept across phases
+}
+
+// Close closes the load's connections.
+func (l *Load) Close() {
+	for _, c := range l.conns {
+		c.close()
+	}
+	l.conns = nil
 }
 
 // Outcome is what a phase measured.
@@ -89,9 +108,10 @@ func (o Outcome) StatusLine() string {
 
 type worker struct {
 	l       *Load
+	conn    *rawConn
+	heads   [][]byte
 	rng     *rand.Rand
 	buf     []byte
-	body    bodyReader
 	lat     []uint32
 	acked   int64
 	errors  int64
@@ -100,22 +120,22 @@ type worker struct {
 	first   string
 }
 
-// bodyReader is a reusable request body: the transport closes it, which
-// must not free anything because the worker reuses it for the next request
-// (only after the answer, when the request has been written completely).
-type bodyReader struct{ bytes.Reader }
-
-func (*bodyReader) Close() error { return nil }
-
 // Run runs the phase and returns its outcome.
 func (l *Load) Run(ctx context.Context) (Outcome, error) {
 	u, err := url.Parse(strings.TrimRight(l.URL, "/") + "/track")
 	if err != nil {
 		return Outcome{}, err
 	}
-	tmpl, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
-	if err != nil {
-		return Outcome{}, err
+	if u.Scheme != "http" {
+		return Outcome{}, fmt.Errorf("bench: %s: only http:// URLs", l.URL)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr += ":80"
+	}
+	heads := requestHeads(u, l.Gen.Visitors)
+	for len(l.conns) < l.Concurrency {
+		l.conns = append(l.conns, &rawConn{addr: addr})
 	}
 	var next atomic.Int64
 	next.Store(l.First - 1)
@@ -127,6 +147,8 @@ func (l *Load) Run(ctx context.Context) (Outcome, error) {
 	for i := range workers {
 		workers[i] = &worker{
 			l:      l,
+			conn:   l.conns[i],
+			heads:  heads,
 			rng:    rand.New(rand.NewPCG(l.Seed+uint64(i)*0x9e3779b97f4a7c15, uint64(l.First)+uint64(i))),
 			buf:    make([]byte, 0, 2048),
 			lat:    make([]uint32, 0, per),
@@ -172,7 +194,7 @@ func (l *Load) Run(ctx context.Context) (Outcome, error) {
 				if seq > last {
 					return
 				}
-				w.send(tmpl, seq)
+				w.send(seq)
 				done.Add(1)
 			}
 		}()
@@ -210,20 +232,11 @@ func (l *Load) Run(ctx context.Context) (Outcome, error) {
 }
 
 // send posts one event and records the answer.
-func (w *worker) send(tmpl *http.Request, seq int64) {
+func (w *worker) send(seq int64) {
 	v, buf := w.l.Gen.Next(w.rng, seq, w.buf)
 	w.buf = buf
-	w.body.Reset(buf)
-	req := *tmpl // shallow: URL and context are shared, read-only
-	req.Header = v.Header
-	req.Body = &w.body
-	req.ContentLength = int64(len(buf))
-	// Lets the transport resend on a keep-alive connection the server
-	// closed just as we reused it.
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-
 	t0 := time.Now()
-	res, err := w.l.Client.Do(&req)
+	code, err := w.conn.post(w.heads[v.index], buf, 30*time.Second)
 	if err != nil {
 		w.errors++
 		w.connErr++
@@ -232,11 +245,12 @@ func (w *worker) send(tmpl *http.Request, seq int64) {
 		}
 		return
 	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	_ = res.Body.Close()
 	elapsed := time.Since(t0)
-	if res.StatusCode == http.StatusOK {
+	if code == http.StatusOK {
 		w.acked++
+		if w.l.Acked != nil {
+			w.l.Acked.Add(1)
+		}
 		us := elapsed.Microseconds()
 		if us > int64(^uint32(0)) {
 			us = int64(^uint32(0))
@@ -245,5 +259,5 @@ func (w *worker) send(tmpl *http.Request, seq int64) {
 		return
 	}
 	w.errors++
-	w.byCode[res.StatusCode]++
+	w.byCode[code]++
 }
