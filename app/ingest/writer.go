@@ -305,10 +305,7 @@ func (w *Writer) commit(batch []*pending) ([]Result, error) {
 		rows[i] = p.row
 		rows[i].Ord = i + 1
 	}
-	payload, err := json.Marshal(rows)
-	if err != nil {
-		return nil, err
-	}
+	payload := appendRows(make([]byte, 0, 768*len(rows)), rows)
 	var lastErr error
 	for attempt := 0; attempt < 4; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
