@@ -196,10 +196,12 @@ func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer
 		fmt.Fprintln(stderr, line)
 	}
 	if commits0 >= 0 {
-		// Includes the server's other transactions (River, readiness),
-		// a handful a second: a slight underestimate of the batch size.
+		// Every transaction of the database, not only ingest batches:
+		// under this load xact_commit grows about twice as fast as the
+		// calls of op.ingest_v1 (pg_stat_statements counted 1,081 calls
+		// for 32,000 events), so this is a lower bound of the batch size.
 		if c, err := Commits(ctx, dbURL); err == nil && c > commits0 {
-			fmt.Fprintf(stderr, "bench: %d database commits, %.1f acknowledged events per commit\n", c-commits0, float64(m.Acked)/float64(c-commits0))
+			fmt.Fprintf(stderr, "bench: %d database commits (all of them), at least %.1f acknowledged events per ingest batch\n", c-commits0, float64(m.Acked)/float64(c-commits0))
 		}
 	}
 	res := Result{
