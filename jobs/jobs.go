@@ -262,13 +262,16 @@ func (RefreshRollupsArgs) Kind() string { return "refresh_rollups" }
 const RefreshRollupsEvery = 5 * time.Second
 
 // RefreshRollupsWorker works through the dirty days, a transaction per day,
-// for at most refreshBudget per run (a backlog, after a bulk load, goes on
-// in the next runs). A run that finds another still working returns at
-// once.
+// starting no day after Budget (a backlog, after a bulk load, goes on in the
+// next runs). A day once started is finished however long it takes: a busy
+// project's today (a few million events) takes longer than any budget, and
+// cancelling it would leave it stale forever. A run that finds another
+// still working returns at once.
 type RefreshRollupsWorker struct {
 	river.WorkerDefaults[RefreshRollupsArgs]
-	Pool *pgxpool.Pool
-	Log  *slog.Logger
+	Pool   *pgxpool.Pool
+	Log    *slog.Logger
+	Budget time.Duration // 0: refreshBudget
 
 	mu        sync.Mutex
 	last      time.Duration // how long the last refresh that did work took
@@ -276,6 +279,11 @@ type RefreshRollupsWorker struct {
 }
 
 const refreshBudget = 30 * time.Second
+
+// Timeout lets one day's recomputation run long (River's default is a minute).
+func (w *RefreshRollupsWorker) Timeout(*river.Job[RefreshRollupsArgs]) time.Duration {
+	return time.Hour
+}
 
 // refreshDuty bounds the share of time the refresh may take: a busy day is
 // recomputed whole, and under heavy ingest recomputing it every 5 s would
@@ -292,26 +300,31 @@ func (w *RefreshRollupsWorker) Work(ctx context.Context, _ *river.Job[RefreshRol
 	}
 	w.mu.Unlock()
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, refreshBudget)
-	defer cancel()
+	budget := w.Budget
+	if budget <= 0 {
+		budget = refreshBudget
+	}
 	// Only the days dirty now: under steady ingest today is marked again
 	// while it is recomputed, and "until none is dirty" never ends.
 	var days int
 	if err := w.Pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT project_id, day FROM rollup_dirty) d`).Scan(&days); err != nil {
 		return err
 	}
-	if days == 0 {
-		return nil
+	n := 0
+	var err error
+	for n < days {
+		var k int
+		k, err = analytics.RefreshRollups(ctx, w.Pool, 1, false)
+		n += k
+		if err != nil || k == 0 || time.Since(start) >= budget {
+			break
+		}
 	}
-	n, err := analytics.RefreshRollups(ctx, w.Pool, days, false)
 	if n > 0 {
 		w.Log.Debug("refreshed rollups", "days", n, "took", time.Since(start))
 		w.mu.Lock()
 		w.last, w.lastEnded = time.Since(start), time.Now()
 		w.mu.Unlock()
-	}
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-		return nil // the budget is spent; the next run goes on
 	}
 	return err
 }

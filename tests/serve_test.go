@@ -28,12 +28,16 @@ func TestServeWithEmbeddedPostgres(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	data, err := os.MkdirTemp("", "tally-serve-")
+	tmp, err := os.MkdirTemp("", "tally-serve-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = os.Chmod(data, 0o755) // the cluster's owner (postgres, when we are root) must reach it
-	t.Cleanup(func() { _ = os.RemoveAll(data) })
+	t.Cleanup(func() { _ = os.RemoveAll(tmp) })
+	// As in a fresh clone: the checkout is 0755, ./data does not exist yet
+	// (the server must create it so that the cluster's owner, postgres
+	// when we are root, can reach it).
+	_ = os.Chmod(tmp, 0o755)
+	data := filepath.Join(tmp, "data")
 
 	env := append(os.Environ(), "TALLY_DATA_DIR="+data, "DATABASE_URL=", "TALLY_LOG_FORMAT=json")
 	start := func() (*exec.Cmd, string, *bytes.Buffer) {

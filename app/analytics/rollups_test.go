@@ -357,3 +357,44 @@ func TestRefreshJobKeepsRollupsCurrent(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// The refresh job's budget stops it starting another day, never a day it
+// has begun: a busy project's today takes longer than any budget, and
+// cancelling it would leave it stale forever. With a budget already spent
+// when the first day ends, each run still refreshes one day, newest first.
+func TestRefreshJobFinishesADayBeyondItsBudget(t *testing.T) {
+	t.Parallel()
+	zone := awayFromMidnight(t, "Europe/Berlin", "America/Los_Angeles")
+	pool := livePool(t, zone)
+	ctx := context.Background()
+	now := time.Now()
+	ingest(t, pool, view("live", "a", "/", now.Add(-time.Minute)))
+	ingest(t, pool, view("live", "b", "/", now.Add(-72*time.Hour)))
+	if n := len(dirtyDays(t, pool, "live")); n != 2 {
+		t.Fatalf("%d dirty days, want 2", n)
+	}
+	w := &jobs.RefreshRollupsWorker{Pool: pool, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Budget: time.Nanosecond}
+	if err := w.Work(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	left := dirtyDays(t, pool, "live")
+	today := now.In(mustLoad(t, zone)).Format("2006-01-02")
+	if len(left) != 1 || left[today] {
+		t.Fatalf("after one run the dirty days are %v, want only the older one (today %s refreshed)", left, today)
+	}
+	var visitors int64
+	if err := pool.QueryRow(ctx, `SELECT visitors FROM rollup_days WHERE project_id = 'live' AND day = $1::date`, today).Scan(&visitors); err != nil || visitors != 1 {
+		t.Fatalf("today's rollup: %d visitors, %v; want 1", visitors, err)
+	}
+	// The next run (after the duty-cycle pause) takes the other day.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(dirtyDays(t, pool, "live")) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the older day was not refreshed by later runs")
+		}
+		time.Sleep(20 * time.Millisecond)
+		if err := w.Work(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

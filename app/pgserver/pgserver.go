@@ -132,6 +132,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cred != nil {
+		if err := reachable(filepath.Dir(dir), cred); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -235,6 +240,53 @@ func credential() (*syscall.Credential, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// reachable makes dir, and the directories above it, enterable by the
+// cluster's owner (cred, the postgres user when we run as root): the
+// directories it creates are 0755 (MkdirAll's 0700 under root once made a
+// fresh clone's ./data unreachable, and initdb failed), and an existing one
+// the owner cannot enter is an error that says which and what to do.
+func reachable(dir string, cred *syscall.Credential) error {
+	var missing []string
+	p := dir
+	for {
+		if _, err := os.Stat(p); err == nil {
+			break
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, p)
+		parent := filepath.Dir(p)
+		if parent == p {
+			break
+		}
+		p = parent
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("create %s: %w", missing[i], err)
+		}
+		if err := os.Chmod(missing[i], 0o755); err != nil { // whatever the umask
+			return err
+		}
+	}
+	for p := dir; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		mode := fi.Mode().Perm()
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		enter := mode&0o001 != 0 || (ok && st.Uid == cred.Uid && mode&0o100 != 0) || (ok && st.Gid == cred.Gid && mode&0o010 != 0)
+		if !enter {
+			return fmt.Errorf("the embedded PostgreSQL runs as the postgres user, which cannot enter %s (mode %#o): "+
+				"choose a data directory it can reach, or let it in (chmod o+x %s)", p, mode, p)
+		}
+		if filepath.Dir(p) == p {
+			return nil
+		}
+	}
 }
 
 // clearStaleLock removes postmaster.pid (and the socket lock) when the
