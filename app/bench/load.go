@@ -61,7 +61,9 @@ type Load struct {
 	Extra       func() string // appended to progress lines (e.g. server RSS)
 	Acked       *atomic.Int64 // if set, counts 200 answers as they arrive
 
-	conns []*rawConn // one per worker, kept across phases
+	conns    []*rawConn // one per worker, kept across phases
+	heads    [][]byte   // per visitor (requestHeads), for headsFor
+	headsFor string
 }
 
 // Close closes the load's connections.
@@ -133,7 +135,9 @@ func (l *Load) Run(ctx context.Context) (Outcome, error) {
 	if u.Port() == "" {
 		addr += ":80"
 	}
-	heads := requestHeads(u, l.Gen.Visitors)
+	if l.headsFor != u.String() || len(l.heads) != len(l.Gen.Visitors) {
+		l.heads, l.headsFor = requestHeads(u, l.Gen.Visitors), u.String()
+	}
 	for len(l.conns) < l.Concurrency {
 		l.conns = append(l.conns, &rawConn{addr: addr})
 	}
@@ -148,7 +152,7 @@ func (l *Load) Run(ctx context.Context) (Outcome, error) {
 		workers[i] = &worker{
 			l:      l,
 			conn:   l.conns[i],
-			heads:  heads,
+			heads:  l.heads,
 			rng:    rand.New(rand.NewPCG(l.Seed+uint64(i)*0x9e3779b97f4a7c15, uint64(l.First)+uint64(i))),
 			buf:    make([]byte, 0, 2048),
 			lat:    make([]uint32, 0, per),
