@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -54,14 +55,8 @@ func appendRow(b []byte, r *Row) []byte {
 	b = appendField(b, "country", r.Country, false)
 	b = appendField(b, "region", r.Region, false)
 	b = appendField(b, "city", r.City, false)
-	if r.Latitude != nil {
-		b = append(b, `,"latitude":`...)
-		b = strconv.AppendFloat(b, *r.Latitude, 'g', -1, 64)
-	}
-	if r.Longitude != nil {
-		b = append(b, `,"longitude":`...)
-		b = strconv.AppendFloat(b, *r.Longitude, 'g', -1, 64)
-	}
+	b = appendFloat(b, "latitude", r.Latitude)
+	b = appendFloat(b, "longitude", r.Longitude)
 	b = appendField(b, "os", r.OS, false)
 	b = appendField(b, "os_version", r.OSVersion, false)
 	b = appendField(b, "browser", r.Browser, false)
@@ -105,6 +100,19 @@ func appendField(b []byte, key, v string, always bool) []byte {
 	b = append(b, key...)
 	b = append(b, '"', ':')
 	return appendString(b, v)
+}
+
+// appendFloat appends ,"key":v; nil, NaN and infinities (which JSON cannot
+// say, and encoding/json refused with an error for the whole batch) are
+// left out.
+func appendFloat(b []byte, key string, v *float64) []byte {
+	if v == nil || math.IsNaN(*v) || math.IsInf(*v, 0) {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return strconv.AppendFloat(b, *v, 'g', -1, 64)
 }
 
 const hexDigits = "0123456789abcdef"

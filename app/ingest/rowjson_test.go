@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -93,4 +94,21 @@ func BenchmarkEncodeBatch(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A coordinate JSON cannot say is left out (NULL) rather than breaking the
+// batch's JSON.
+func TestAppendRowsNonFiniteCoordinates(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(-1)
+	out := appendRows(nil, []Row{{Ord: 1, ID: uuid.New(), CreatedAt: time.Now(), Latitude: &nan, Longitude: &inf}})
+	var rows []map[string]any
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("invalid JSON: %v\n%s", err, out)
+	}
+	if _, ok := rows[0]["latitude"]; ok {
+		t.Fatalf("NaN latitude written: %s", out)
+	}
+	if _, ok := rows[0]["longitude"]; ok {
+		t.Fatalf("infinite longitude written: %s", out)
+	}
 }
