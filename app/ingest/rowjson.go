@@ -64,14 +64,8 @@ func appendRow(b []byte, r *Row) []byte {
 	b = appendField(b, "device", r.Device, false)
 	b = appendField(b, "brand", r.Brand, false)
 	b = appendField(b, "model", r.Model, false)
-	if r.Duration != nil {
-		b = append(b, `,"duration":`...)
-		b = strconv.AppendInt(b, *r.Duration, 10)
-	}
-	if r.Revenue != nil {
-		b = append(b, `,"revenue":`...)
-		b = strconv.AppendInt(b, *r.Revenue, 10)
-	}
+	b = appendInt(b, "duration", r.Duration)
+	b = appendInt(b, "revenue", r.Revenue)
 	if len(r.Groups) > 0 {
 		b = append(b, `,"groups":[`...)
 		for i, g := range r.Groups {
@@ -96,10 +90,23 @@ func appendField(b []byte, key, v string, always bool) []byte {
 	if v == "" && !always {
 		return b
 	}
+	return appendString(appendKey(b, key), v)
+}
+
+// appendInt appends ,"key":v unless v is nil.
+func appendInt(b []byte, key string, v *int64) []byte {
+	if v == nil {
+		return b
+	}
+	b = appendKey(b, key)
+	return strconv.AppendInt(b, *v, 10)
+}
+
+// appendKey appends ,"key": (keys are our own field names: nothing to escape).
+func appendKey(b []byte, key string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
-	b = append(b, '"', ':')
-	return appendString(b, v)
+	return append(b, '"', ':')
 }
 
 // appendFloat appends ,"key":v; nil, NaN and infinities (which JSON cannot
@@ -109,10 +116,7 @@ func appendFloat(b []byte, key string, v *float64) []byte {
 	if v == nil || math.IsNaN(*v) || math.IsInf(*v, 0) {
 		return b
 	}
-	b = append(b, ',', '"')
-	b = append(b, key...)
-	b = append(b, '"', ':')
-	return strconv.AppendFloat(b, *v, 'g', -1, 64)
+	return strconv.AppendFloat(appendKey(b, key), *v, 'g', -1, 64)
 }
 
 const hexDigits = "0123456789abcdef"
