@@ -21,9 +21,16 @@ DO $$ BEGIN
         os text, os_version text, browser text, browser_version text, device text, brand text, model text,
         duration bigint, revenue bigint, groups text[],
         sdk_name text, sdk_version text,
-        properties jsonb
+        properties jsonb,
+        skip_profile    boolean    -- the writer touched this profile's last seen in the past minute
     );
 EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
+-- Databases made before skip_profile existed (jsonb_populate_recordset
+-- matches fields by name, so the attribute's position does not matter).
+DO $$ BEGIN
+    ALTER TYPE op.ingest_event_v1 ADD ATTRIBUTE skip_profile boolean;
+EXCEPTION WHEN duplicate_column THEN NULL;
 END $$;
 
 -- op.ingest_v1 deduplicates, assigns sessions, inserts the events (and a
@@ -300,7 +307,9 @@ BEGIN
     END IF;
 
     -- Profiles: anonymous ones for browsing devices, and the ids sites give;
-    -- last seen and the latest context, written at most once a minute. (A
+    -- last seen and the latest context, written at most once a minute. The
+    -- writer marks skip_profile on events whose profile it wrote in the past
+    -- minute (app/ingest/seen.go): most events then cost no probe here. (A
     -- freshness probe before the insert would skip the row locks, but its
     -- plan, cached while the table was small, can pick the last-seen index
     -- and walk every recent profile; the arbiter index cannot go wrong.)
@@ -311,6 +320,7 @@ BEGIN
            e.country, e.region, e.city, e.os, e.browser, e.device, e.brand, e.model
     FROM unnest(evs) e
     WHERE NOT dup[e.ord] AND (e.opens_session OR prof[e.ord] <> dev[e.ord])
+      AND NOT coalesce(e.skip_profile, false)
     ORDER BY e.project_id, prof[e.ord], e.created_at DESC
     ON CONFLICT (project_id, id) DO UPDATE SET
         last_seen_at = excluded.last_seen_at,

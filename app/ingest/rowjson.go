@@ -82,6 +82,9 @@ func appendRow(b []byte, r *Row) []byte {
 		b = append(b, `,"properties":`...)
 		b = append(b, r.Properties...)
 	}
+	if r.SkipProfile {
+		b = append(b, `,"skip_profile":true`...)
+	}
 	return append(b, '}')
 }
 

@@ -28,7 +28,7 @@ func TestAppendRows(t *testing.T) {
 			Country: "DE", Region: "BE", City: "Berlin", Latitude: f(52.52), Longitude: f(-13.4050000001),
 			OS: "Linux", OSVersion: "6", Browser: "Firefox", BrowserVersion: "127.0", Device: "desktop", Brand: "b", Model: "m",
 			Duration: n(0), Revenue: n(-42), Groups: []string{"g1", `g"2`}, SDKName: "web", SDKVersion: "1.0",
-			Properties: json.RawMessage(`{"a":[1,2,{"b":null}],"c":"\u00e9"}`)},
+			Properties: json.RawMessage(`{"a":[1,2,{"b":null}],"c":"\u00e9"}`), SkipProfile: true},
 		{Ord: 3, ID: uuid.New(), CreatedAt: time.Unix(0, 0).UTC(), Latitude: f(0), Longitude: f(1e-7), Groups: []string{}},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -60,6 +60,7 @@ type Row struct {
 	SDKName        string          `json:"sdk_name,omitempty"`
 	SDKVersion     string          `json:"sdk_version,omitempty"`
 	Properties     json.RawMessage `json:"properties,omitempty"`
+	SkipProfile    bool            `json:"skip_profile,omitempty"` // set by the writer (seen.go)
 }
 
 // Result is what the SDK is told about a stored (or deduplicated) event.
@@ -92,6 +93,7 @@ type Writer struct {
 	maxBatch int
 	maxWait  time.Duration
 	profiles *profileOps
+	seen     *recentProfiles
 
 	mu        sync.RWMutex // guards closed against Submit racing Close
 	closed    bool
@@ -114,7 +116,8 @@ type WriterOptions struct {
 
 // NewWriter starts the writer goroutines.
 func NewWriter(pool *pgxpool.Pool, o WriterOptions, log *slog.Logger) *Writer {
-	w := &Writer{pool: pool, log: log, queue: make(chan *pending, o.Queue), maxBatch: o.Batch, maxWait: o.MaxWait}
+	w := &Writer{pool: pool, log: log, queue: make(chan *pending, o.Queue), maxBatch: o.Batch, maxWait: o.MaxWait,
+		seen: newRecentProfiles(time.Minute, recentProfilesMax)}
 	for range o.Writers {
 		w.wg.Add(1)
 		go w.run()
@@ -305,6 +308,7 @@ func (w *Writer) commit(batch []*pending) ([]Result, error) {
 		rows[i] = p.row
 		rows[i].Ord = i + 1
 	}
+	w.seen.mark(rows, time.Now())
 	payload := appendRows(make([]byte, 0, 768*len(rows)), rows)
 	var lastErr error
 	for attempt := 0; attempt < 4; attempt++ {
@@ -312,6 +316,7 @@ func (w *Writer) commit(batch []*pending) ([]Result, error) {
 		results, err := w.call(ctx, payload, len(batch))
 		cancel()
 		if err == nil {
+			w.seen.remember(rows, results, time.Now())
 			return results, nil
 		}
 		lastErr = err

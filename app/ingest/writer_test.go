@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"sync"
 	"testing"
@@ -115,5 +116,165 @@ func TestWriterQueueIsBounded(t *testing.T) {
 	_ = pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n)
 	if n != accepted {
 		t.Fatalf("stored %d, accepted %d", n, accepted)
+	}
+}
+
+// The writer leaves out of the profiles upsert the profiles it wrote in the
+// past minute; another process (a writer without that memory) still writes.
+func TestWriterSkipsProfilesItWroteInThePastMinute(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	ctx := context.Background()
+	if err := jobs.Maintain(ctx, pool, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	opts := ingest.WriterOptions{Queue: 10, Batch: 1, Writers: 1, MaxWait: time.Millisecond}
+	w := ingest.NewWriter(pool, opts, slog.New(slog.DiscardHandler))
+	defer w.Close(ctx)
+	device := uuid.NewString()
+	view := func() ingest.Row {
+		return ingest.Row{ID: uuid.New(), ProjectID: "p", Name: "screen_view", DeviceID: device, CreatedAt: time.Now(),
+			OpensSession: true, Properties: []byte(`{}`)}
+	}
+	lastSeen := func() time.Time {
+		var at time.Time
+		if err := pool.QueryRow(ctx, `SELECT last_seen_at FROM profiles WHERE project_id = 'p' AND id = $1`, device).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	if _, err := w.Submit(ctx, view()); err != nil {
+		t.Fatal(err)
+	}
+	// Ten minutes ago as far as the database knows: without the writer's
+	// memory, the next event would write it.
+	if _, err := pool.Exec(ctx, `UPDATE profiles SET last_seen_at = last_seen_at - interval '10 minutes' WHERE id = $1`, device); err != nil {
+		t.Fatal(err)
+	}
+	before := lastSeen()
+	if _, err := w.Submit(ctx, view()); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastSeen(); !got.Equal(before) {
+		t.Fatalf("last seen written again within the minute: %v -> %v", before, got)
+	}
+	var events int
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE device_id = $1 AND name = 'screen_view'`, device).Scan(&events)
+	if events != 2 {
+		t.Fatalf("%d screen views stored, want 2", events)
+	}
+
+	other := ingest.NewWriter(pool, opts, slog.New(slog.DiscardHandler))
+	defer other.Close(ctx)
+	if _, err := other.Submit(ctx, view()); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastSeen(); !got.After(before.Add(9 * time.Minute)) {
+		t.Fatalf("another writer did not write last seen: %v -> %v", before, got)
+	}
+}
+
+// Concurrent batches over the same devices, whose sessions have all expired,
+// in different orders: no deadlock, and each device gets exactly one new
+// session (the heads are locked, by the statement that also creates them,
+// before a batch decides; unlocked, two batches both open one).
+func TestConcurrentBatchesOpenOneSessionPerDevice(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	ctx := context.Background()
+	if err := jobs.Maintain(ctx, pool, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	devices := make([]string, 12)
+	for i := range devices {
+		devices[i] = uuid.NewString()
+	}
+	seed := make([]ingest.Row, len(devices))
+	for i, d := range devices {
+		seed[i] = ingest.Row{Ord: i + 1, ID: uuid.New(), ProjectID: "p", Name: "screen_view", DeviceID: d,
+			CreatedAt: time.Now(), OpensSession: true, Properties: []byte(`{}`)}
+	}
+	payload, _ := json.Marshal(seed)
+	if _, err := pool.Exec(ctx, `SELECT * FROM op.ingest_v1($1::jsonb)`, payload); err != nil {
+		t.Fatal(err)
+	}
+	for epoch := range 6 {
+		if _, err := pool.Exec(ctx, `UPDATE session_heads SET started_at = started_at - interval '2 hours', last_event_at = last_event_at - interval '2 hours'`); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		var wg sync.WaitGroup
+		errc := make(chan error, 64)
+		for g := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for round := range 3 {
+					rows := make([]ingest.Row, len(devices))
+					for i := range rows {
+						d := devices[(i*(g+1)+round+epoch)%len(devices)] // each goroutine its own order
+						rows[i] = ingest.Row{Ord: i + 1, ID: uuid.New(), ProjectID: "p", Name: "screen_view", DeviceID: d,
+							CreatedAt: time.Now(), OpensSession: true, Properties: []byte(`{}`)}
+					}
+					payload, _ := json.Marshal(rows)
+					if _, err := pool.Exec(ctx, `SELECT * FROM op.ingest_v1($1::jsonb)`, payload); err != nil {
+						errc <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Fatal(err)
+		}
+		var multi, seen int
+		err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE n > 1), count(*) FROM (
+			SELECT device_id, count(DISTINCT session_id) n FROM events WHERE created_at >= $1 GROUP BY device_id) x`, start).Scan(&multi, &seen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if multi != 0 || seen != len(devices) {
+			t.Fatalf("epoch %d: %d devices with more than one new session (of %d devices)", epoch, multi, seen)
+		}
+	}
+	var rowsOfSessions int
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM sessions`).Scan(&rowsOfSessions)
+	if want := 7 * len(devices); rowsOfSessions != want {
+		t.Fatalf("%d session rows, want %d (one per device and epoch)", rowsOfSessions, want)
+	}
+}
+
+// A batch mixing browser and server-side events takes the other locking
+// path: browser devices get heads and sessions, server events neither.
+func TestMixedBatchSessionizesOnlyBrowserEvents(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	ctx := context.Background()
+	if err := jobs.Maintain(ctx, pool, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	browser, server := uuid.NewString(), uuid.NewString()
+	batch := func() []byte {
+		rows := []ingest.Row{
+			{Ord: 1, ID: uuid.New(), ProjectID: "p", Name: "screen_view", DeviceID: browser, CreatedAt: time.Now(), OpensSession: true, Properties: []byte(`{}`)},
+			{Ord: 2, ID: uuid.New(), ProjectID: "p", Name: "invoice_paid", DeviceID: server, ProfileID: "42", CreatedAt: time.Now(), Properties: []byte(`{}`)},
+		}
+		b, _ := json.Marshal(rows)
+		return b
+	}
+	for range 2 {
+		if _, err := pool.Exec(ctx, `SELECT * FROM op.ingest_v1($1::jsonb)`, batch()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var browserSessions, serverSessions, heads int
+	_ = pool.QueryRow(ctx, `SELECT count(DISTINCT session_id) FROM events WHERE device_id = $1`, browser).Scan(&browserSessions)
+	_ = pool.QueryRow(ctx, `SELECT count(session_id) FROM events WHERE device_id = $1`, server).Scan(&serverSessions)
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM session_heads WHERE session_id IS NOT NULL`).Scan(&heads)
+	if browserSessions != 1 || serverSessions != 0 || heads != 1 {
+		t.Fatalf("browser sessions %d (want 1), server events with a session %d (want 0), live heads %d (want 1)",
+			browserSessions, serverSessions, heads)
 	}
 }
