@@ -57,11 +57,13 @@ type reply struct {
 
 type ingestFunc func(ctx context.Context, r *http.Request, body []byte) (reply, error)
 
+var anyOrigin = []string{"*"}
+
 // handle wraps an ingest handler: CORS, body limit, timeout, and the one
 // mapping of errors to the protocol's responses.
 func (s *Service) handle(fn ingestFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header()["Access-Control-Allow-Origin"] = anyOrigin
 		if s.limited(w, r) {
 			s.writeError(w, r, errs.E(errs.RateLimited, "too many requests from this address, slow down"))
 			return
@@ -103,10 +105,26 @@ func (s *Service) limited(w http.ResponseWriter, r *http.Request) bool {
 	return s.limiter.OnLimit(w, r, ip.String())
 }
 
+var jsonContentType = []string{"application/json"}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
+	if a, ok := v.(Answer); ok { // every event's answer: no reflection
+		_, _ = w.Write(a.appendJSON(make([]byte, 0, 96)))
+		return
+	}
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// appendJSON appends the answer as encoding/json would write it (with the
+// encoder's trailing newline).
+func (a Answer) appendJSON(b []byte) []byte {
+	b = append(b, `{"deviceId":`...)
+	b = appendString(b, a.DeviceID)
+	b = append(b, `,"sessionId":`...)
+	b = appendString(b, a.SessionID)
+	return append(b, "}\n"...)
 }
 
 // writeError answers in the protocol's shapes: 401 plain text (the SDK stops

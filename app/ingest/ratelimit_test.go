@@ -28,6 +28,9 @@ func TestBrowserTrafficIsRateLimitedPerAddress(t *testing.T) {
 			if body.Status != 429 || body.Message == "" {
 				t.Fatalf("429 body %s", res.Body)
 			}
+			if res.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
 		default:
 			t.Fatalf("status %d", res.Status)
 		}

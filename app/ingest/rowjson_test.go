@@ -1,10 +1,12 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +112,33 @@ func TestAppendRowsNonFiniteCoordinates(t *testing.T) {
 	}
 	if _, ok := rows[0]["longitude"]; ok {
 		t.Fatalf("infinite longitude written: %s", out)
+	}
+}
+
+// An answer is written byte for byte as encoding/json's Encoder wrote it.
+func TestAnswerJSONMatchesEncodingJSON(t *testing.T) {
+	for _, a := range []Answer{{}, {DeviceID: "0123456789abcdef0123456789abcdef", SessionID: uuid.NewString()},
+		{DeviceID: "d"}, {DeviceID: `q"<>&` + "\u2028\x01", SessionID: "é"}} {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(a); err != nil {
+			t.Fatal(err)
+		}
+		got := a.appendJSON(nil)
+		var g, w Answer
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("%+v: invalid JSON %q: %v", a, got, err)
+		}
+		_ = json.Unmarshal(want.Bytes(), &w)
+		if g != w || got[len(got)-1] != '\n' {
+			t.Fatalf("%+v: wrote %q, encoding/json %q", a, got, want.Bytes())
+		}
+		if strings.ContainsAny(a.DeviceID+a.SessionID, "\"<>&\u2028\x01") {
+			continue // escaped differently, equal once decoded (checked above)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("%+v: wrote %q, encoding/json %q", a, got, want.Bytes())
+		}
 	}
 }

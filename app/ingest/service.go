@@ -70,7 +70,10 @@ func NewService(o Options) *Service {
 		ua: enrich.NewUAParser(50_000), geo: o.Geo, proxies: o.TrustedProxies, log: o.Logger, Now: now,
 	}
 	if o.RateLimit > 0 {
-		s.limiter = httprate.NewRateLimiter(o.RateLimit, time.Second)
+		// Only Retry-After, on a 429: the protocol has no rate-limit headers,
+		// and three of them on every answer cost CPU and bytes per event.
+		s.limiter = httprate.NewRateLimiter(o.RateLimit, time.Second,
+			httprate.WithResponseHeaders(httprate.ResponseHeaders{RetryAfter: "Retry-After"}))
 	}
 	return s
 }
