@@ -67,7 +67,12 @@ DECLARE
     cur_sid uuid;
     cur_start timestamptz;
     cur_last timestamptz;
-    cur_tid tid;
+    -- The heads to write back, one per device whose session changed.
+    hp text[] := '{}';
+    hd text[] := '{}';
+    hs uuid[] := '{}';
+    ha timestamptz[] := '{}';
+    hl timestamptz[] := '{}';
     replaced uuid[] := '{}';
     expected integer;
     written integer;
@@ -143,9 +148,9 @@ BEGIN
 
     FOR r IN
         SELECT e.ord, e.project_id, dev[e.ord] AS device_id, e.created_at, e.opens_session,
-               h.ctid AS h_tid, h.session_id AS h_sid, h.started_at AS h_start, h.last_event_at AS h_last
+               h.session_id AS h_sid, h.started_at AS h_start, h.last_event_at AS h_last
         FROM unnest(evs) e
-        LEFT JOIN LATERAL (SELECT h.ctid, h.session_id, h.started_at, h.last_event_at
+        LEFT JOIN LATERAL (SELECT h.session_id, h.started_at, h.last_event_at
                            FROM session_heads h
                            WHERE h.project_id = e.project_id AND h.device_id = dev[e.ord]
                            LIMIT 1) h ON true
@@ -156,13 +161,14 @@ BEGIN
         dirty_t := dirty_t || r.created_at;
         IF cur_device IS DISTINCT FROM r.device_id OR cur_project IS DISTINCT FROM r.project_id THEN
             IF cur_sid IS NOT NULL THEN
-                -- By ctid (the row is locked, so it holds): always a TID scan.
-                UPDATE session_heads SET session_id = cur_sid, started_at = cur_start, last_event_at = cur_last
-                WHERE ctid = cur_tid;
+                hp := array_append(hp, cur_project);
+                hd := array_append(hd, cur_device);
+                hs := array_append(hs, cur_sid);
+                ha := array_append(ha, cur_start);
+                hl := array_append(hl, cur_last);
             END IF;
             cur_project := r.project_id;
             cur_device := r.device_id;
-            cur_tid := r.h_tid;
             cur_sid := r.h_sid;
             cur_start := r.h_start;
             cur_last := r.h_last;
@@ -187,9 +193,19 @@ BEGIN
         END IF;
     END LOOP;
     IF cur_sid IS NOT NULL THEN
-        UPDATE session_heads SET session_id = cur_sid, started_at = cur_start, last_event_at = cur_last
-        WHERE ctid = cur_tid;
+        hp := array_append(hp, cur_project);
+        hd := array_append(hd, cur_device);
+        hs := array_append(hs, cur_sid);
+        ha := array_append(ha, cur_start);
+        hl := array_append(hl, cur_last);
     END IF;
+    -- Write the heads back in one statement. Each row exists and is locked
+    -- (above), so this always takes the conflict path: a probe of the key
+    -- index per device whatever the statistics say, then a HOT update.
+    INSERT INTO session_heads AS h (project_id, device_id, session_id, started_at, last_event_at)
+    SELECT * FROM unnest(hp, hd, hs, ha, hl)
+    ON CONFLICT ON CONSTRAINT session_heads_pkey DO UPDATE
+        SET session_id = excluded.session_id, started_at = excluded.started_at, last_event_at = excluded.last_event_at;
 
     INSERT INTO events (
         id, project_id, name, device_id, profile_id, session_id, created_at,
