@@ -67,7 +67,7 @@ DECLARE
     cur_sid uuid;
     cur_start timestamptz;
     cur_last timestamptz;
-    -- The heads to write back, one per device whose session changed.
+    -- The heads to write back: one per device of the batch that has a session.
     hp text[] := '{}';
     hd text[] := '{}';
     hs uuid[] := '{}';
@@ -202,7 +202,7 @@ BEGIN
     -- Write the heads back in one statement. Each row exists and is locked
     -- (above), so this always takes the conflict path: a probe of the key
     -- index per device whatever the statistics say, then a HOT update.
-    INSERT INTO session_heads AS h (project_id, device_id, session_id, started_at, last_event_at)
+    INSERT INTO session_heads (project_id, device_id, session_id, started_at, last_event_at)
     SELECT * FROM unnest(hp, hd, hs, ha, hl)
     ON CONFLICT ON CONSTRAINT session_heads_pkey DO UPDATE
         SET session_id = excluded.session_id, started_at = excluded.started_at, last_event_at = excluded.last_event_at;
