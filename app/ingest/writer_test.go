@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"tally/app/dbtest"
 	"tally/app/errs"
@@ -19,11 +20,7 @@ import (
 // A row the database refuses fails alone: the rest of its batch commits.
 func TestWriterIsolatesARowTheDatabaseRefuses(t *testing.T) {
 	t.Parallel()
-	pool := dbtest.NewPool(t)
-	ctx := context.Background()
-	if err := jobs.Maintain(ctx, pool, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	pool, ctx := maintainedPool(t)
 	// A long wait makes the three events one batch.
 	w := ingest.NewWriter(pool, ingest.WriterOptions{Queue: 10, Batch: 3, Writers: 1, MaxWait: time.Second}, slog.New(slog.DiscardHandler))
 	defer w.Close(ctx)
@@ -57,11 +54,7 @@ func TestWriterIsolatesARowTheDatabaseRefuses(t *testing.T) {
 // it did accept are all stored once the database moves again.
 func TestWriterQueueIsBounded(t *testing.T) {
 	t.Parallel()
-	pool := dbtest.NewPool(t)
-	ctx := context.Background()
-	if err := jobs.Maintain(ctx, pool, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	pool, ctx := maintainedPool(t)
 	w := ingest.NewWriter(pool, ingest.WriterOptions{Queue: 4, Batch: 2, Writers: 1, MaxWait: time.Millisecond}, slog.New(slog.DiscardHandler))
 	defer w.Close(ctx)
 
@@ -123,19 +116,12 @@ func TestWriterQueueIsBounded(t *testing.T) {
 // past minute; another process (a writer without that memory) still writes.
 func TestWriterSkipsProfilesItWroteInThePastMinute(t *testing.T) {
 	t.Parallel()
-	pool := dbtest.NewPool(t)
-	ctx := context.Background()
-	if err := jobs.Maintain(ctx, pool, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	pool, ctx := maintainedPool(t)
 	opts := ingest.WriterOptions{Queue: 10, Batch: 1, Writers: 1, MaxWait: time.Millisecond}
 	w := ingest.NewWriter(pool, opts, slog.New(slog.DiscardHandler))
 	defer w.Close(ctx)
 	device := uuid.NewString()
-	view := func() ingest.Row {
-		return ingest.Row{ID: uuid.New(), ProjectID: "p", Name: "screen_view", DeviceID: device, CreatedAt: time.Now(),
-			OpensSession: true, Properties: []byte(`{}`)}
-	}
+	view := func() ingest.Row { return screenViewRow(0, device) }
 	lastSeen := func() time.Time {
 		var at time.Time
 		if err := pool.QueryRow(ctx, `SELECT last_seen_at FROM profiles WHERE project_id = 'p' AND id = $1`, device).Scan(&at); err != nil {
@@ -176,26 +162,20 @@ func TestWriterSkipsProfilesItWroteInThePastMinute(t *testing.T) {
 
 // Concurrent batches over the same devices, whose sessions have all expired,
 // in different orders: no deadlock, and each device gets exactly one new
-// session (the heads are locked, by the statement that also creates them,
-// before a batch decides; unlocked, two batches both open one).
+// session (a batch locks the heads before it decides; unlocked, two batches
+// both open one).
 func TestConcurrentBatchesOpenOneSessionPerDevice(t *testing.T) {
 	t.Parallel()
-	pool := dbtest.NewPool(t)
-	ctx := context.Background()
-	if err := jobs.Maintain(ctx, pool, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	pool, ctx := maintainedPool(t)
 	devices := make([]string, 12)
 	for i := range devices {
 		devices[i] = uuid.NewString()
 	}
 	seed := make([]ingest.Row, len(devices))
 	for i, d := range devices {
-		seed[i] = ingest.Row{Ord: i + 1, ID: uuid.New(), ProjectID: "p", Name: "screen_view", DeviceID: d,
-			CreatedAt: time.Now(), OpensSession: true, Properties: []byte(`{}`)}
+		seed[i] = screenViewRow(i+1, d)
 	}
-	payload, _ := json.Marshal(seed)
-	if _, err := pool.Exec(ctx, `SELECT * FROM op.ingest_v1($1::jsonb)`, payload); err != nil {
+	if err := ingestBatch(ctx, pool, seed); err != nil {
 		t.Fatal(err)
 	}
 	for epoch := range 6 {
@@ -213,11 +193,9 @@ func TestConcurrentBatchesOpenOneSessionPerDevice(t *testing.T) {
 					rows := make([]ingest.Row, len(devices))
 					for i := range rows {
 						d := devices[(i*(g+1)+round+epoch)%len(devices)] // each goroutine its own order
-						rows[i] = ingest.Row{Ord: i + 1, ID: uuid.New(), ProjectID: "p", Name: "screen_view", DeviceID: d,
-							CreatedAt: time.Now(), OpensSession: true, Properties: []byte(`{}`)}
+						rows[i] = screenViewRow(i+1, d)
 					}
-					payload, _ := json.Marshal(rows)
-					if _, err := pool.Exec(ctx, `SELECT * FROM op.ingest_v1($1::jsonb)`, payload); err != nil {
+					if err := ingestBatch(ctx, pool, rows); err != nil {
 						errc <- err
 						return
 					}
@@ -246,26 +224,18 @@ func TestConcurrentBatchesOpenOneSessionPerDevice(t *testing.T) {
 	}
 }
 
-// A batch mixing browser and server-side events takes the other locking
-// path: browser devices get heads and sessions, server events neither.
+// In a batch mixing browser and server-side events, browser devices get
+// heads and sessions, server events neither.
 func TestMixedBatchSessionizesOnlyBrowserEvents(t *testing.T) {
 	t.Parallel()
-	pool := dbtest.NewPool(t)
-	ctx := context.Background()
-	if err := jobs.Maintain(ctx, pool, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	pool, ctx := maintainedPool(t)
 	browser, server := uuid.NewString(), uuid.NewString()
-	batch := func() []byte {
+	for range 2 {
 		rows := []ingest.Row{
-			{Ord: 1, ID: uuid.New(), ProjectID: "p", Name: "screen_view", DeviceID: browser, CreatedAt: time.Now(), OpensSession: true, Properties: []byte(`{}`)},
+			screenViewRow(1, browser),
 			{Ord: 2, ID: uuid.New(), ProjectID: "p", Name: "invoice_paid", DeviceID: server, ProfileID: "42", CreatedAt: time.Now(), Properties: []byte(`{}`)},
 		}
-		b, _ := json.Marshal(rows)
-		return b
-	}
-	for range 2 {
-		if _, err := pool.Exec(ctx, `SELECT * FROM op.ingest_v1($1::jsonb)`, batch()); err != nil {
+		if err := ingestBatch(ctx, pool, rows); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -277,4 +247,32 @@ func TestMixedBatchSessionizesOnlyBrowserEvents(t *testing.T) {
 		t.Fatalf("browser sessions %d (want 1), server events with a session %d (want 0), live heads %d (want 1)",
 			browserSessions, serverSessions, heads)
 	}
+}
+
+// maintainedPool is a fresh database with today's partitions and salts.
+func maintainedPool(t *testing.T) (*pgxpool.Pool, context.Context) {
+	t.Helper()
+	pool := dbtest.NewPool(t)
+	ctx := context.Background()
+	if err := jobs.Maintain(ctx, pool, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return pool, ctx
+}
+
+// screenViewRow is a browser's page view in project "p", now (ord numbers it
+// in a batch handed to op.ingest_v1 directly; the writer numbers its own).
+func screenViewRow(ord int, device string) ingest.Row {
+	return ingest.Row{Ord: ord, ID: uuid.New(), ProjectID: "p", Name: "screen_view", DeviceID: device,
+		CreatedAt: time.Now(), OpensSession: true, Properties: []byte(`{}`)}
+}
+
+// ingestBatch calls op.ingest_v1 as the writer does, without its retries.
+func ingestBatch(ctx context.Context, pool *pgxpool.Pool, rows []ingest.Row) error {
+	payload, err := json.Marshal(rows)
+	if err != nil {
+		return err
+	}
+	_, err = pool.Exec(ctx, `SELECT * FROM op.ingest_v1($1::jsonb)`, payload)
+	return err
 }
