@@ -49,7 +49,7 @@ Usage:
   tally user reset-link --email EMAIL  print a one-time password reset link (1 hour)
   tally geoip install [--city]       fetch the GeoIP databases into <data-dir>/geoip
   tally seed --project ID [--events N] [--days D] [--seed S]  write synthetic traffic into a project
-  tally bench ingest [--events N] [--concurrency C] [--url URL]
+  tally bench ingest [--events N] [--concurrency C] [--url URL] [--floor]
   tally bench overview [--events N] [--url URL]
 
 Flags (each also an environment variable):

@@ -12,7 +12,7 @@ import (
 // benchCmd runs the benchmarks (see app/bench).
 func benchCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: tally bench ingest [--events N] [--concurrency C] [--warmup N] [--url URL --client-id ID [--client-secret S] [--database-url URL] [--pid PID]] [--cpuprofile FILE] | identify [--ops N] [--concurrency C] [--profiles P] | merge [--history N] [--events E] [--concurrency C] | pages [--requests N] | overview [--events N] [--days D] [--data-dir DIR] [--requests N] [--url URL --database-url URL]")
+		return errors.New("usage: tally bench ingest [--events N] [--concurrency C] [--warmup N] [--floor] [--url URL --client-id ID [--client-secret S] [--database-url URL] [--pid PID]] [--cpuprofile FILE] | identify [--ops N] [--concurrency C] [--profiles P] | merge [--history N] [--events E] [--concurrency C] | pages [--requests N] | overview [--events N] [--days D] [--data-dir DIR] [--requests N] [--url URL --database-url URL]")
 	}
 	switch args[0] {
 	case "ingest":
@@ -25,6 +25,8 @@ func benchCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 		return bench.PagesCmd(ctx, args[1:], env, stdout, stderr)
 	case "overview":
 		return bench.OverviewCmd(ctx, args[1:], env, stdout, stderr)
+	case "floor-server": // started by `bench ingest --floor`
+		return bench.FloorServeCmd(ctx, args[1:], env, stderr)
 	}
 	return fmt.Errorf("unknown benchmark %q (ingest, identify, merge, pages, overview)", args[0])
 }

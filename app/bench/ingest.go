@@ -42,6 +42,11 @@ type IngestOptions struct {
 	PID                         int    // --url mode: server process to sample RSS of
 	CPUProfile                  string
 	Visitors                    int
+	// Floor measures the floor server (floor.go) instead of tally, on
+	// tally's database and with the same load.
+	Floor        bool
+	FloorWriters int
+	FloorMaxWait time.Duration
 }
 
 // IngestCmd parses the flags of `bench ingest` and runs it.
@@ -59,6 +64,9 @@ func IngestCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer
 	fs.IntVar(&o.PID, "pid", 0, "with --url: the server's process id, to sample its RSS (default: rss_mb is -1)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the load generator to this file")
 	fs.IntVar(&o.Visitors, "visitors", 20_000, "distinct simulated browsers")
+	fs.BoolVar(&o.Floor, "floor", false, "measure the floor server instead: net/http and one COPYed row per event, none of tally's work (the most tally could reach here)")
+	fs.IntVar(&o.FloorWriters, "floor-writers", 4, "with --floor: concurrent COPY transactions")
+	fs.DurationVar(&o.FloorMaxWait, "floor-max-wait", 500*time.Microsecond, "with --floor: how long a batch waits to fill")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +75,9 @@ func IngestCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer
 	}
 	if o.Events < 1 || o.Concurrency < 1 || o.Warmup < 0 {
 		return errors.New("--events and --concurrency must be positive, --warmup not negative")
+	}
+	if o.Floor && o.URL != "" {
+		return errors.New("--floor starts its own servers: it does not take --url")
 	}
 	if o.URL != "" && o.ClientID == "" {
 		return errors.New("--url needs --client-id (and --client-secret unless the project allows Origin https://" + Site + ")")
@@ -97,6 +108,7 @@ func IngestCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer
 // Ingest runs the ingest benchmark; progress goes to stderr.
 func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer) (Result, error) {
 	base, clientID, secret, dbURL, pid := o.URL, o.ClientID, o.ClientSecret, o.DatabaseURL, o.PID
+	dbPid := pid // the process whose children are PostgreSQL
 	var projectID string
 	if base == "" {
 		child, err := StartChild(ctx, env, stderr)
@@ -114,7 +126,21 @@ func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer
 			return Result{}, err
 		}
 		base, clientID, secret, dbURL, pid, projectID = child.URL, p.ClientID, "", child.DatabaseURL(), child.Pid(), p.ProjectID
+		dbPid = pid
 		fmt.Fprintf(stderr, "bench: project %s, client %s\n", p.ProjectID, p.ClientID)
+		if o.Floor {
+			floor, err := startFloor(ctx, child, p.ProjectID, o.FloorWriters, o.FloorMaxWait, stderr)
+			if err != nil {
+				return Result{}, err
+			}
+			defer func() { // before the tally child, which owns the database
+				if err := floor.Stop(); err != nil {
+					fmt.Fprintf(stderr, "bench: floor server stop: %v\n", err)
+				}
+			}()
+			base, pid = floor.URL, floor.Pid()
+			fmt.Fprintln(stderr, "bench: measuring the floor server, not tally")
+		}
 	} else if dbURL != "" {
 		var err error
 		if projectID, err = ProjectOfClient(ctx, dbURL, clientID); err != nil {
@@ -172,10 +198,18 @@ func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer
 	if dbURL != "" {
 		commits0, _ = Commits(ctx, dbURL)
 	}
+	floor0 := int64(-1)
+	if o.Floor {
+		var err error
+		if floor0, err = countEvents(ctx, dbURL, projectID); err != nil {
+			return Result{}, fmt.Errorf("count events: %w", err)
+		}
+	}
 	self0 := SelfCPU()
-	var cpu0 CPU
+	var cpu0, db0 CPU
 	if pid > 0 {
 		cpu0, _ = ProcessCPU(pid)
+		db0, _ = ProcessCPU(dbPid)
 	}
 	m, err := load.Run(ctx)
 	if err != nil {
@@ -188,8 +222,10 @@ func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer
 		perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(m.Acked) }
 		self := perEvent(SelfCPU() - self0)
 		line := fmt.Sprintf("bench: CPU per event: load generator %.0f µs", self)
-		if cpu1, err := ProcessCPU(pid); pid > 0 && err == nil {
-			srv, pg := perEvent(cpu1.Own-cpu0.Own), perEvent(cpu1.Descendants-cpu0.Descendants)
+		cpu1, err := ProcessCPU(pid)
+		db1, dbErr := ProcessCPU(dbPid)
+		if pid > 0 && err == nil && dbErr == nil {
+			srv, pg := perEvent(cpu1.Own-cpu0.Own), perEvent(db1.Descendants-db0.Descendants)
 			line += fmt.Sprintf(", server %.0f µs, server's children (PostgreSQL) %.0f µs; all together: %.0f ev/s per core",
 				srv, pg, 1e6/(srv+pg+self))
 		}
@@ -201,7 +237,7 @@ func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer
 		// calls of op.ingest_v1 (pg_stat_statements counted 1,081 calls
 		// for 32,000 events), so this is a lower bound of the batch size.
 		if c, err := Commits(ctx, dbURL); err == nil && c > commits0 {
-			fmt.Fprintf(stderr, "bench: %d database commits (all of them), at least %.1f acknowledged events per ingest batch\n", c-commits0, float64(m.Acked)/float64(c-commits0))
+			fmt.Fprintf(stderr, "bench: %d database commits (all of them), at least %.1f acknowledged events per batch\n", c-commits0, float64(m.Acked)/float64(c-commits0))
 		}
 	}
 	res := Result{
@@ -220,7 +256,18 @@ func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer
 		res.RSSMB = round(math.Max(maxMB, hwmMB), 1)
 		fmt.Fprintf(stderr, "bench: server RSS max sampled %.1f MB, VmHWM %.1f MB\n", maxMB, hwmMB)
 	}
-	if dbURL != "" && projectID != "" {
+	if o.Floor {
+		// The floor server keeps no properties: count the project's rows.
+		all, err := countEvents(ctx, dbURL, projectID)
+		if err != nil {
+			return Result{}, fmt.Errorf("count stored events: %w", err)
+		}
+		res.Stored = all - floor0
+		fmt.Fprintf(stderr, "bench: stored %d rows during the measured phase\n", res.Stored)
+		if res.Stored != m.Acked {
+			fmt.Fprintf(stderr, "bench: WARNING: stored %d != acknowledged %d\n", res.Stored, m.Acked)
+		}
+	} else if dbURL != "" && projectID != "" {
 		run, all, err := CountStored(ctx, dbURL, projectID, runID, int64(o.Warmup))
 		if err != nil {
 			return Result{}, fmt.Errorf("count stored events: %w", err)

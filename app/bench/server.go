@@ -78,19 +78,29 @@ func StartChild(ctx context.Context, env []string, stderr io.Writer) (*Child, er
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	c := &Child{Exe: exe, DataDir: dir, URL: "http://" + addr, Env: childEnv(env), exited: make(chan struct{}), stderr: stderr}
-	c.cmd = exec.Command(exe, "serve", "--listen", addr, "--data-dir", dir)
+	c, err := startProcess(ctx, "server", exe, dir, "http://"+addr, childEnv(env), stderr, "serve", "--listen", addr, "--data-dir", dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+// startProcess runs this binary with args as a child (name, for messages) that serves at url,
+// and waits until url/healthz/ready answers 200. Stop removes dataDir.
+func startProcess(ctx context.Context, name, exe, dataDir, url string, env []string, stderr io.Writer, args ...string) (*Child, error) {
+	c := &Child{Exe: exe, DataDir: dataDir, URL: url, Env: env, exited: make(chan struct{}), stderr: stderr}
+	c.cmd = exec.Command(exe, args...)
 	c.cmd.Env = c.Env
 	c.cmd.Stdout, c.cmd.Stderr = stderr, stderr
 	// Own process group: a Ctrl-C reaches only us, and we stop the server
 	// in order. Pdeathsig: if we die abruptly, so does it.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := c.cmd.Start(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("start server: %w", err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() { c.waitErr = c.cmd.Wait(); close(c.exited) }()
-	fmt.Fprintf(stderr, "bench: server pid %d at %s, data in %s\n", c.Pid(), c.URL, dir)
+	fmt.Fprintf(stderr, "bench: %s pid %d at %s\n", name, c.Pid(), c.URL)
 	if err := c.waitReady(ctx, 3*time.Minute); err != nil {
 		_ = c.Stop()
 		return nil, err
@@ -151,7 +161,9 @@ func (c *Child) DatabaseURL() string {
 // Stop sends SIGTERM, waits for the drain (SIGKILL after a minute) and
 // removes the data directory.
 func (c *Child) Stop() error {
-	defer os.RemoveAll(c.DataDir)
+	if c.DataDir != "" {
+		defer os.RemoveAll(c.DataDir)
+	}
 	select {
 	case <-c.exited:
 		return c.waitErr
