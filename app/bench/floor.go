@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -81,6 +82,8 @@ type floorEvent struct {
 // ServeFloor serves the floor server on ln until ctx ends, then drains.
 func ServeFloor(ctx context.Context, ln net.Listener, pool *pgxpool.Pool, o FloorOptions) error {
 	queue := make(chan *floorEvent, 8192)
+	var mu sync.RWMutex // guards closed against a late request racing close(queue)
+	closed := false
 	writersDone := make(chan struct{})
 	go func() {
 		defer close(writersDone)
@@ -106,7 +109,14 @@ func ServeFloor(ctx context.Context, ln net.Listener, pool *pgxpool.Pool, o Floo
 		// A row per visitor, as tally's device ids are: the address and
 		// user agent, without tally's salted hash.
 		ev := &floorEvent{device: r.Header.Get("X-Forwarded-For") + " " + r.UserAgent(), done: make(chan error, 1)}
+		mu.RLock()
+		if closed {
+			mu.RUnlock()
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
 		queue <- ev
+		mu.RUnlock()
 		if err := <-ev.done; err != nil {
 			http.Error(w, "not stored", http.StatusServiceUnavailable)
 			return
@@ -127,7 +137,10 @@ func ServeFloor(ctx context.Context, ln net.Listener, pool *pgxpool.Pool, o Floo
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
+	mu.Lock()
+	closed = true
 	close(queue)
+	mu.Unlock()
 	<-writersDone
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
