@@ -2,12 +2,15 @@ package bench
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +35,7 @@ type FloorOptions struct {
 	Listen, Project string
 	Writers         int
 	MaxWait         time.Duration
+	Keys            bool // also write dedup keys and session heads (floorCommitWithKeys)
 }
 
 // floorBatch is the most rows in one COPY (tally's default batch).
@@ -47,6 +51,7 @@ func FloorServeCmd(ctx context.Context, args, env []string, stderr io.Writer) er
 	fs.StringVar(&o.Project, "project", "", "project id of the stored rows")
 	fs.IntVar(&o.Writers, "writers", 4, "concurrent COPY transactions")
 	fs.DurationVar(&o.MaxWait, "max-wait", 500*time.Microsecond, "how long a batch waits to fill")
+	fs.BoolVar(&o.Keys, "keys", false, "also write a dedup key per event and upsert each device's session head")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -106,9 +111,10 @@ func ServeFloor(ctx context.Context, ln net.Listener, pool *pgxpool.Pool, o Floo
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		// A row per visitor, as tally's device ids are: the address and
-		// user agent, without tally's salted hash.
-		ev := &floorEvent{device: r.Header.Get("X-Forwarded-For") + " " + r.UserAgent(), done: make(chan error, 1)}
+		// A row per visitor, as tally's device ids are: a hash of the
+		// address and user agent (tally's is salted).
+		sum := sha256.Sum256([]byte(r.Header.Get("X-Forwarded-For") + " " + r.UserAgent()))
+		ev := &floorEvent{device: hex.EncodeToString(sum[:16]), done: make(chan error, 1)}
 		mu.RLock()
 		if closed {
 			mu.RUnlock()
@@ -185,8 +191,12 @@ func floorWriter(pool *pgxpool.Pool, o FloorOptions, queue <-chan *floorEvent) {
 			rows = append(rows, []any{uuid.New(), o.Project, "screen_view", ev.device, now, "/"})
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := pool.CopyFrom(ctx, pgx.Identifier{"events"},
-			[]string{"id", "project_id", "name", "device_id", "created_at", "path"}, pgx.CopyFromRows(rows))
+		var err error
+		if o.Keys {
+			err = floorCommitWithKeys(ctx, pool, o.Project, now, rows)
+		} else {
+			_, err = pool.CopyFrom(ctx, pgx.Identifier{"events"}, floorColumns, pgx.CopyFromRows(rows))
+		}
 		cancel()
 		for _, ev := range batch {
 			ev.done <- err
@@ -194,9 +204,43 @@ func floorWriter(pool *pgxpool.Pool, o FloorOptions, queue <-chan *floorEvent) {
 	}
 }
 
+var floorColumns = []string{"id", "project_id", "name", "device_id", "created_at", "path"}
+
+// floorCommitWithKeys stores the rows as the floor does and, in the same
+// transaction, the least any exactly-once, sessionized ingest also writes:
+// a dedup key per event and an upsert of each device's session head. No
+// session is decided and nothing is read back.
+func floorCommitWithKeys(ctx context.Context, pool *pgxpool.Pool, project string, now time.Time, rows [][]any) error {
+	keys := make([][]byte, len(rows))
+	devices := make([]string, 0, len(rows))
+	seen := make(map[string]bool, len(rows))
+	for i, r := range rows {
+		id := r[0].(uuid.UUID)
+		keys[i] = id[:]
+		if d := r[3].(string); !seen[d] {
+			seen[d] = true
+			devices = append(devices, d)
+		}
+	}
+	slices.Sort(devices) // every writer locks heads in the same order
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, floorColumns, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO session_heads (project_id, device_id, session_id, started_at, last_event_at)
+			SELECT $1, d, gen_random_uuid(), $2, $2 FROM unnest($3::text[]) d
+			ON CONFLICT ON CONSTRAINT session_heads_pkey DO UPDATE SET last_event_at = excluded.last_event_at`,
+			project, now, devices)
+		b.Queue(`INSERT INTO ingest_dedup (key, device_id, created_at)
+			SELECT k, '', $1 FROM unnest($2::bytea[]) k ON CONFLICT DO NOTHING`, now, keys)
+		return tx.SendBatch(ctx, b).Close()
+	})
+}
+
 // startFloor starts `bench floor-server` as a child process on the database
 // of the tally child db, and waits until it answers.
-func startFloor(ctx context.Context, db *Child, project string, writers int, maxWait time.Duration, stderr io.Writer) (*Child, error) {
+func startFloor(ctx context.Context, db *Child, project string, writers int, maxWait time.Duration, keys bool, stderr io.Writer) (*Child, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -205,7 +249,7 @@ func startFloor(ctx context.Context, db *Child, project string, writers int, max
 	env := append(append([]string(nil), db.Env...), "DATABASE_URL="+db.DatabaseURL())
 	return startProcess(ctx, "floor server", db.Exe, "", "http://"+addr, env, stderr,
 		"bench", "floor-server", "--listen", addr, "--project", project,
-		"--writers", strconv.Itoa(writers), "--max-wait", maxWait.String())
+		"--writers", strconv.Itoa(writers), "--max-wait", maxWait.String(), "--keys="+strconv.FormatBool(keys))
 }
 
 // countEvents is how many rows a project has in events.

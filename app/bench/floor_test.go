@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -102,5 +103,53 @@ func TestFloorRefusesURL(t *testing.T) {
 	err := IngestCmd(context.Background(), []string{"--floor", "--url", "http://127.0.0.1:1"}, nil, io.Discard, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "--floor") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// With --floor-keys every acknowledged event also has its dedup key, and
+// each device its session head, committed with it.
+func TestFloorServerWithKeys(t *testing.T) {
+	pool := dbtest.NewPool(t)
+	ctx := context.Background()
+	if err := jobs.Maintain(ctx, pool, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveCtx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() {
+		served <- ServeFloor(serveCtx, ln, pool, FloorOptions{Project: "floor-keys", Writers: 2, MaxWait: time.Millisecond, Keys: true})
+	}()
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/track", strings.NewReader(`{}`))
+			req.Header.Set("X-Forwarded-For", "203.0.113."+strconv.Itoa(i%3)) // three visitors
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_ = res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Errorf("status %d", res.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	stop()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	var events, keys, heads int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM events WHERE project_id = 'floor-keys'),
+		(SELECT count(*) FROM ingest_dedup), (SELECT count(*) FROM session_heads WHERE project_id = 'floor-keys')`).Scan(&events, &keys, &heads); err != nil {
+		t.Fatal(err)
+	}
+	if events != 30 || keys != 30 || heads != 3 {
+		t.Fatalf("events %d, dedup keys %d, session heads %d; want 30, 30, 3", events, keys, heads)
 	}
 }

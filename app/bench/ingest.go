@@ -47,6 +47,7 @@ type IngestOptions struct {
 	Floor        bool
 	FloorWriters int
 	FloorMaxWait time.Duration
+	FloorKeys    bool
 }
 
 // IngestCmd parses the flags of `bench ingest` and runs it.
@@ -67,6 +68,7 @@ func IngestCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer
 	fs.BoolVar(&o.Floor, "floor", false, "measure the floor server instead: net/http and one COPYed row per event, none of tally's work (the most tally could reach here)")
 	fs.IntVar(&o.FloorWriters, "floor-writers", 4, "with --floor: concurrent COPY transactions")
 	fs.DurationVar(&o.FloorMaxWait, "floor-max-wait", 500*time.Microsecond, "with --floor: how long a batch waits to fill")
+	fs.BoolVar(&o.FloorKeys, "floor-keys", false, "with --floor: also write a dedup key per event and upsert each device's session head, in the same transaction")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -129,7 +131,7 @@ func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer
 		dbPid = pid
 		fmt.Fprintf(stderr, "bench: project %s, client %s\n", p.ProjectID, p.ClientID)
 		if o.Floor {
-			floor, err := startFloor(ctx, child, p.ProjectID, o.FloorWriters, o.FloorMaxWait, stderr)
+			floor, err := startFloor(ctx, child, p.ProjectID, o.FloorWriters, o.FloorMaxWait, o.FloorKeys, stderr)
 			if err != nil {
 				return Result{}, err
 			}
