@@ -36,6 +36,8 @@ type FloorOptions struct {
 	Writers         int
 	MaxWait         time.Duration
 	Keys            bool // also write dedup keys and session heads (floorCommitWithKeys)
+
+	onQueued func() // tests: an event has been handed to the writers
 }
 
 // floorBatch is the most rows in one COPY (tally's default batch).
@@ -67,11 +69,24 @@ func FloorServeCmd(ctx context.Context, args, env []string, stderr io.Writer) er
 	if dsn == "" {
 		return errors.New("bench floor-server needs DATABASE_URL")
 	}
-	pool, err := pgxpool.New(ctx, dsn)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return err
+	}
+	cfg.MaxConns = int32(o.Writers) // pgxpool's default (4 here) would cap --writers
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	// Ready means able to store: a bad DATABASE_URL fails the start, not
+	// every request.
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = pool.Ping(pingCtx)
+	cancel()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return err
@@ -123,6 +138,9 @@ func ServeFloor(ctx context.Context, ln net.Listener, pool *pgxpool.Pool, o Floo
 		}
 		queue <- ev
 		mu.RUnlock()
+		if o.onQueued != nil {
+			o.onQueued()
+		}
 		if err := <-ev.done; err != nil {
 			http.Error(w, "not stored", http.StatusServiceUnavailable)
 			return
@@ -254,6 +272,8 @@ func startFloor(ctx context.Context, db *Child, project string, writers int, max
 
 // countEvents is how many rows a project has in events.
 func countEvents(ctx context.Context, dbURL, project string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		return 0, err

@@ -18,6 +18,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"time"
 )
 
@@ -80,6 +81,14 @@ func IngestCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer
 	}
 	if o.Floor && o.URL != "" {
 		return errors.New("--floor starts its own servers: it does not take --url")
+	}
+	floorSet := false
+	fs.Visit(func(f *flag.Flag) { floorSet = floorSet || (f.Name != "floor" && strings.HasPrefix(f.Name, "floor")) })
+	if floorSet && !o.Floor {
+		return errors.New("--floor-keys, --floor-writers and --floor-max-wait need --floor")
+	}
+	if o.Floor && (o.FloorWriters < 1 || o.FloorMaxWait < 0) {
+		return errors.New("--floor-writers must be positive and --floor-max-wait not negative")
 	}
 	if o.URL != "" && o.ClientID == "" {
 		return errors.New("--url needs --client-id (and --client-secret unless the project allows Origin https://" + Site + ")")

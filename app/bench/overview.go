@@ -551,7 +551,7 @@ func startKeptChild(ctx context.Context, env []string, dir string, stderr io.Wri
 	}
 	go func() { c.waitErr = c.cmd.Wait(); close(c.exited) }()
 	fmt.Fprintf(stderr, "bench: server pid %d at %s, data kept in %s\n", c.Pid(), c.URL, dir)
-	if err := c.waitReady(ctx, 5*time.Minute); err != nil {
+	if err := c.waitReady(ctx, "server", 5*time.Minute); err != nil {
 		_ = c.stopKeep()
 		return nil, err
 	}

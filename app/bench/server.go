@@ -100,8 +100,12 @@ func startProcess(ctx context.Context, name, exe, dataDir, url string, env []str
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() { c.waitErr = c.cmd.Wait(); close(c.exited) }()
-	fmt.Fprintf(stderr, "bench: %s pid %d at %s\n", name, c.Pid(), c.URL)
-	if err := c.waitReady(ctx, 3*time.Minute); err != nil {
+	where := ""
+	if dataDir != "" {
+		where = ", data in " + dataDir
+	}
+	fmt.Fprintf(stderr, "bench: %s pid %d at %s%s\n", name, c.Pid(), c.URL, where)
+	if err := c.waitReady(ctx, name, 3*time.Minute); err != nil {
 		_ = c.Stop()
 		return nil, err
 	}
@@ -111,7 +115,7 @@ func startProcess(ctx context.Context, name, exe, dataDir, url string, env []str
 // Pid is the server's process id.
 func (c *Child) Pid() int { return c.cmd.Process.Pid }
 
-func (c *Child) waitReady(ctx context.Context, timeout time.Duration) error {
+func (c *Child) waitReady(ctx context.Context, name string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
@@ -125,13 +129,13 @@ func (c *Child) waitReady(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-c.exited:
-			return fmt.Errorf("server exited during start-up: %v", c.waitErr)
+			return fmt.Errorf("%s exited during start-up: %v", name, c.waitErr)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("server not ready after %s", timeout)
+			return fmt.Errorf("%s not ready after %s", name, timeout)
 		}
 	}
 }
