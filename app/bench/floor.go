@@ -269,17 +269,3 @@ func startFloor(ctx context.Context, db *Child, project string, writers int, max
 		"bench", "floor-server", "--listen", addr, "--project", project,
 		"--writers", strconv.Itoa(writers), "--max-wait", maxWait.String(), "--keys="+strconv.FormatBool(keys))
 }
-
-// countEvents is how many rows a project has in events.
-func countEvents(ctx context.Context, dbURL, project string) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var n int64
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM events WHERE project_id = $1`, project).Scan(&n)
-	return n, err
-}

@@ -212,7 +212,9 @@ func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer
 	floor0 := int64(-1)
 	if o.Floor {
 		var err error
-		if floor0, err = countEvents(ctx, dbURL, projectID); err != nil {
+		// The floor server keeps no properties, so no run id: its rows
+		// are the project's rows (CountStored's second count).
+		if _, floor0, err = CountStored(ctx, dbURL, projectID, runID, 0); err != nil {
 			return Result{}, fmt.Errorf("count events: %w", err)
 		}
 	}
@@ -268,8 +270,7 @@ func Ingest(ctx context.Context, o IngestOptions, env []string, stderr io.Writer
 		fmt.Fprintf(stderr, "bench: server RSS max sampled %.1f MB, VmHWM %.1f MB\n", maxMB, hwmMB)
 	}
 	if o.Floor {
-		// The floor server keeps no properties: count the project's rows.
-		all, err := countEvents(ctx, dbURL, projectID)
+		_, all, err := CountStored(ctx, dbURL, projectID, runID, 0)
 		if err != nil {
 			return Result{}, fmt.Errorf("count stored events: %w", err)
 		}
